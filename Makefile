@@ -1,0 +1,47 @@
+# aeroloc — two commands on a fresh machine: `make demo` and `make test`.
+# Each target creates the virtual environment on first use and installs into it.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.aeroloc-deps
+DATA ?= data/external
+
+.PHONY: install demo test lint format bench data model clean
+
+# Dependencies: rebuilt when pyproject.toml or this Makefile changes.
+# torch/torchvision go first so pip takes the local 2.14.1/0.29.1 files.
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The package itself is re-linked every time (cheap), so a cached venv shared
+# between clones always runs this clone's code.
+install: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+
+data: install
+	$(PY) scripts/fetch_sample_data.py --out $(DATA)
+
+demo: install
+	$(VENV)/bin/aeroloc demo --out demo-output
+
+test: install data
+	AEROLOC_SAMPLE_DATA=$(DATA) $(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format src tests bench scripts
+	$(VENV)/bin/ruff check --fix src tests bench scripts
+
+bench: install
+	$(PY) bench/heatmap_speed.py
+
+clean:
+	rm -rf demo-output .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

@@ -1,0 +1,614 @@
+"""Area of interest: rough photo footprint plus buffer, and the reference cropped to it.
+
+The rough footprint is the ground rectangle of a nadir photo centred on the
+catalog's camera centre: ground size = altitude × film size / focal length,
+rotated so that its top edge points along the flight heading. The AoI is that
+rectangle grown by ``buffer_m`` on every side (10 km by default, since TMA
+camera centres are off by a few km).
+
+:func:`crop_reference` reads only the AoI's window of each reference raster
+(windowed reads; a :class:`~rasterio.vrt.WarpedVRT` onto the AoI grid when the
+reference is in another CRS or on another grid), so memory is bounded by the
+AoI, not the scene.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform, transform_bounds
+from rasterio.windows import Window
+from shapely.geometry import Point, Polygon, box
+
+from aeroloc.catalog import PhotoRecord
+from aeroloc.errors import (
+    ConfigError,
+    DataQualityError,
+    InvalidInputError,
+    NoOverlapError,
+    RasterReadError,
+)
+from aeroloc.files import atomic_output, open_raster, write_geotiff
+from aeroloc.geometry import Camera, check_altitude, footprint_corners
+
+DEFAULT_BUFFER_M = 10_000.0
+MAX_BUFFER_M = 500_000.0
+#: Largest AoI grid read per band (pixels); a guard against a too-fine resolution.
+MAX_AOI_PIXELS = 100_000_000
+# GDAL's default (0.125 px) approximates the warp by up to a metre at 10 m;
+# AoI pixels feed geolocation, so approximate 10 times closer.
+WARP_TOLERANCE_PX = 0.01
+
+
+class PartialOverlapWarning(UserWarning):
+    """Part of the AoI lies outside the reference data; those pixels are NaN."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AoIConfig:
+    """How to build an AoI.
+
+    Attributes:
+        buffer_m: distance added on every side of the rough footprint (m).
+        camera: camera used when a record gives no focal length (default TMA:
+            152.4 mm lens, 9 × 9 in film); its film format is always used.
+        default_altitude_m: flying height for records without altitude; None
+            makes a missing altitude an error.
+    """
+
+    buffer_m: float = DEFAULT_BUFFER_M
+    camera: Camera = field(default_factory=Camera)
+    default_altitude_m: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.buffer_m) and 0.0 <= self.buffer_m <= MAX_BUFFER_M):
+            raise ConfigError(
+                f"buffer_m must be between 0 and {MAX_BUFFER_M:.0f} m, got {self.buffer_m}"
+            )
+        if not isinstance(self.camera, Camera):
+            raise ConfigError(f"camera must be an aeroloc.geometry.Camera, got {self.camera!r}")
+        if self.default_altitude_m is not None:
+            try:
+                check_altitude(self.default_altitude_m)
+            except InvalidInputError as exc:
+                raise ConfigError(f"default_altitude_m: {exc}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AoI:
+    """Area of interest around one photo's approximate position.
+
+    Attributes:
+        polygon: footprint grown by ``buffer_m`` (map CRS, m).
+        bounds: ``(minx, miny, maxx, maxy)`` of ``polygon``.
+        crs: map CRS.
+        footprint: rough photo footprint (rectangle; top edge along the heading).
+        buffer_m: buffer used.
+        center_x: camera centre easting (m).
+        center_y: camera centre northing (m).
+        ground_width_m: footprint width across track (m).
+        ground_height_m: footprint height along track (m).
+        azimuth_deg: heading used, or None when unknown (the AoI then covers
+            every heading: a disc around the centre).
+        photo_id: the photo, when built from a record.
+    """
+
+    polygon: Polygon
+    bounds: tuple[float, float, float, float]
+    crs: CRS
+    footprint: Polygon
+    buffer_m: float
+    center_x: float
+    center_y: float
+    ground_width_m: float
+    ground_height_m: float
+    azimuth_deg: float | None = None
+    photo_id: str | None = None
+
+    @property
+    def width_m(self) -> float:
+        """East-west extent of the AoI bounds (m)."""
+        return self.bounds[2] - self.bounds[0]
+
+    @property
+    def height_m(self) -> float:
+        """North-south extent of the AoI bounds (m)."""
+        return self.bounds[3] - self.bounds[1]
+
+    def describe(self) -> str:
+        """``(minx..maxx, miny..maxy) EPSG:3031`` for messages."""
+        minx, miny, maxx, maxy = self.bounds
+        return f"({minx:.0f}..{maxx:.0f}, {miny:.0f}..{maxy:.0f}) {_crs_name(self.crs)}"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class AoIRaster:
+    """Reference data cropped to an AoI, on one north-up grid.
+
+    Attributes:
+        data: ``[B x H x W]`` float32; NaN where no reference has data.
+        transform: pixel ``(col, row)`` → map ``(x, y)``.
+        crs: map CRS (the AoI's).
+        polygon: the AoI polygon.
+        resolution_m: pixel size (m).
+        sources: reference files that were read, in priority order.
+    """
+
+    data: np.ndarray
+    transform: Affine
+    crs: CRS
+    polygon: Polygon
+    resolution_m: float
+    sources: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.data.ndim != 3:
+            raise InvalidInputError(f"AoIRaster data must be [B x H x W], got {self.data.shape}")
+
+    @property
+    def valid_mask(self) -> np.ndarray:
+        """``[H x W]`` bool: True where every band has data."""
+        return np.asarray(np.all(np.isfinite(self.data), axis=0))
+
+    @property
+    def valid_fraction(self) -> float:
+        """Fraction of the grid's pixels with data in every band."""
+        mask = self.valid_mask
+        return float(mask.mean()) if mask.size else 0.0
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of the grid."""
+        _, h, w = self.data.shape
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (w, h)
+        return (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
+
+
+def rough_footprint(
+    center: PhotoRecord | tuple[float, float],
+    *,
+    altitude_m: float | None = None,
+    azimuth_deg: float | None = None,
+    camera: Camera | None = None,
+) -> Polygon:
+    """Ground rectangle of a nadir photo, top edge along the heading.
+
+    Args:
+        center: a catalog record, or a camera centre ``(x, y)`` in map metres.
+        altitude_m: flying height above ground; default: the record's.
+        azimuth_deg: heading clockwise from grid north; default: the record's, else 0.
+        camera: film format and focal length; default TMA, with the record's
+            focal length when it has one.
+
+    Returns:
+        Polygon with corners top-left, top-right, bottom-right, bottom-left.
+    """
+    x, y, altitude, azimuth, cam = _resolve(center, altitude_m, azimuth_deg, camera)
+    width_m, height_m = cam.ground_size_m(altitude)
+    return _rectangle(x, y, width_m, height_m, azimuth)
+
+
+def _rectangle(
+    x: float, y: float, width_m: float, height_m: float, azimuth: float | None
+) -> Polygon:
+    corners = footprint_corners(
+        center_x=x,
+        center_y=y,
+        width_m=width_m,
+        height_m=height_m,
+        azimuth_deg=0.0 if azimuth is None else azimuth,
+    )
+    return Polygon(corners)
+
+
+def _resolve(
+    center: PhotoRecord | tuple[float, float],
+    altitude_m: float | None,
+    azimuth_deg: float | None,
+    camera: Camera | None,
+) -> tuple[float, float, float, float | None, Camera]:
+    if isinstance(center, PhotoRecord):
+        x, y = center.x, center.y
+        altitude = altitude_m if altitude_m is not None else center.altitude_m
+        azimuth = azimuth_deg if azimuth_deg is not None else center.azimuth_deg
+        cam = center.camera(camera)
+        what = f"photo {center.photo_id}"
+    else:
+        x, y = (float(v) for v in center)
+        altitude, azimuth, cam = altitude_m, azimuth_deg, camera or Camera()
+        what = "the photo"
+    if altitude is None:
+        raise InvalidInputError(
+            f"{what} has no altitude_m: add it to the catalog or set a default altitude "
+            "(AoIConfig.default_altitude_m)"
+        )
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise InvalidInputError(f"{what}: camera centre ({x}, {y}) is not finite")
+    check_altitude(altitude)
+    if azimuth is not None and not math.isfinite(azimuth):
+        raise InvalidInputError(f"{what}: azimuth_deg must be finite, got {azimuth}")
+    return x, y, altitude, azimuth, cam
+
+
+def build_aoi(record: PhotoRecord, config: AoIConfig | None = None) -> AoI:
+    """Rough footprint of ``record`` grown by the buffer.
+
+    The footprint uses the record's altitude (or ``config.default_altitude_m``),
+    its focal length (or the config camera's) and the config's film format. The
+    AoI is the footprint grown by ``buffer_m`` with square corners, so its side
+    is ``ground size + 2 × buffer_m``. With no heading in the record, the AoI is
+    the disc that contains the footprint at any heading, grown by the buffer.
+    Oblique (left/right) views are treated as nadir, with a warning.
+    """
+    cfg = config or AoIConfig()
+    altitude = record.altitude_m if record.altitude_m is not None else cfg.default_altitude_m
+    x, y, altitude, azimuth, camera = _resolve(record, altitude, None, cfg.camera)
+    width_m, height_m = camera.ground_size_m(altitude)
+    footprint = _rectangle(x, y, width_m, height_m, azimuth)
+    if record.view != "nadir":
+        warnings.warn(
+            f"photo {record.photo_id} is an oblique ({record.view}) view; its AoI is built "
+            "as for a nadir photo and may miss the imaged area",
+            stacklevel=2,
+        )
+    if azimuth is None:
+        radius = math.hypot(width_m, height_m) / 2 + cfg.buffer_m
+        polygon = Point(x, y).buffer(radius, quad_segs=32)
+    elif cfg.buffer_m > 0:
+        polygon = footprint.buffer(cfg.buffer_m, join_style="mitre", mitre_limit=2.0)
+    else:
+        polygon = footprint
+    minx, miny, maxx, maxy = polygon.bounds
+    return AoI(
+        polygon=polygon,
+        bounds=(float(minx), float(miny), float(maxx), float(maxy)),
+        crs=record.crs,
+        footprint=footprint,
+        buffer_m=cfg.buffer_m,
+        center_x=x,
+        center_y=y,
+        ground_width_m=width_m,
+        ground_height_m=height_m,
+        azimuth_deg=azimuth,
+        photo_id=record.photo_id,
+    )
+
+
+def check_center_in_reference(
+    record: PhotoRecord, paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
+) -> tuple[Path, ...]:
+    """References whose extent contains the photo's camera centre.
+
+    Raises:
+        NoOverlapError: the centre lies outside every reference.
+        MissingFileError, RasterReadError, CRSError: a reference cannot be used.
+    """
+    refs = _as_paths(paths)
+    inside: list[Path] = []
+    extents: list[str] = []
+    for p in refs:
+        with open_raster(p, what="reference raster", need_crs=True) as ds:
+            x, y = _transform_point(record.x, record.y, record.crs, ds.crs)
+            left, bottom, right, top = ds.bounds
+            if min(left, right) <= x <= max(left, right) and min(bottom, top) <= y <= max(
+                bottom, top
+            ):
+                inside.append(p)
+            extents.append(f"{p.name} {_fmt_bounds(ds.bounds)} {_crs_name(ds.crs)}")
+    if not inside:
+        raise NoOverlapError(
+            f"camera centre ({record.x:.0f}, {record.y:.0f}) {_crs_name(record.crs)} of photo "
+            f"{record.photo_id} lies outside reference {'; '.join(extents)}: "
+            "check the catalog's x/y columns and --crs"
+        )
+    return tuple(inside)
+
+
+def crop_reference(
+    paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    aoi: AoI,
+    *,
+    resolution_m: float | None = None,
+    resampling: str = "bilinear",
+) -> AoIRaster:
+    """Read the AoI from one or more reference rasters onto one north-up grid.
+
+    The grid covers ``aoi.bounds`` in ``aoi.crs``. Its pixel size is
+    ``resolution_m`` or the first reference's; when the first reference is in
+    the AoI's CRS, the grid is aligned with its pixels, so those pixels are
+    copied exactly. References in another CRS or on another grid are read
+    through a WarpedVRT onto the AoI grid. Several references are mosaicked
+    in order: the first valid pixel wins.
+
+    Args:
+        paths: reference rasters, highest priority first.
+        aoi: area of interest.
+        resolution_m: output pixel size (m); default: the first reference's.
+        resampling: rasterio resampling name used when warping.
+
+    Returns:
+        AoIRaster with ``[B x H x W]`` float32 data, NaN outside the data.
+
+    Raises:
+        NoOverlapError: the AoI does not overlap any reference.
+        DataQualityError: the AoI overlaps only nodata.
+        MissingFileError, RasterReadError, CRSError: a reference cannot be used.
+        InvalidInputError: bad resolution, different band counts, grid too large.
+
+    Warns:
+        PartialOverlapWarning: part of the AoI has no data (NaN there).
+    """
+    refs = _as_paths(paths)
+    try:
+        method = Resampling[resampling]
+    except KeyError:
+        known = ", ".join(r.name for r in Resampling if r.value < 8)
+        raise ConfigError(f"unknown resampling {resampling!r}: use one of {known}") from None
+    if resolution_m is not None and not (math.isfinite(resolution_m) and resolution_m > 0):
+        raise InvalidInputError(f"resolution_m must be > 0, got {resolution_m}")
+
+    datasets: list[rasterio.DatasetReader] = []
+    try:
+        for p in refs:
+            datasets.append(open_raster(p, what="reference raster", need_crs=True))
+        _check_overlap(datasets, aoi)
+        bands = [_data_bands(ds) for ds in datasets]
+        for ds, b in zip(datasets[1:], bands[1:], strict=True):
+            if len(b) != len(bands[0]):
+                raise InvalidInputError(
+                    f"reference {Path(ds.name).name} has {len(b)} bands but "
+                    f"{Path(datasets[0].name).name} has {len(bands[0])}: "
+                    "mosaicked references need the same bands"
+                )
+        transform, width, height, res = _aoi_grid(datasets[0], aoi, resolution_m)
+        out = np.full((len(bands[0]), height, width), np.nan, dtype=np.float32)
+        for ds, b in zip(datasets, bands, strict=True):
+            part = _read_onto_grid(ds, b, aoi.crs, transform, width, height, method)
+            fill = ~np.all(np.isfinite(out), axis=0) & np.all(np.isfinite(part), axis=0)
+            out[:, fill] = part[:, fill]
+    finally:
+        for ds in datasets:
+            ds.close()
+
+    result = AoIRaster(
+        data=out,
+        transform=transform,
+        crs=aoi.crs,
+        polygon=aoi.polygon,
+        resolution_m=res,
+        sources=tuple(refs),
+    )
+    valid = result.valid_fraction
+    names = ", ".join(p.name for p in refs)
+    if valid == 0.0:
+        raise DataQualityError(
+            f"AoI {aoi.describe()} overlaps reference {names} only where it has no data"
+        )
+    if valid < 1.0:
+        warnings.warn(
+            f"{1.0 - valid:.1%} of AoI {aoi.describe()} lies outside reference {names} "
+            "(or on its nodata); those pixels are NaN",
+            PartialOverlapWarning,
+            stacklevel=2,
+        )
+    return result
+
+
+def save_aoi(aoi_raster: AoIRaster, path: str | os.PathLike[str]) -> Path:
+    """Write the cropped reference as a float32 GeoTIFF with NaN nodata, atomically."""
+    return write_geotiff(
+        path,
+        aoi_raster.data.astype(np.float32, copy=False),
+        transform=aoi_raster.transform,
+        crs=aoi_raster.crs,
+        nodata=float("nan"),
+    )
+
+
+def aoi_polygon_to_gpkg(aoi: AoI, path: str | os.PathLike[str]) -> Path:
+    """Write the AoI and the rough footprint as two polygons (layer ``aoi``), atomically.
+
+    Columns: ``kind`` ("aoi"/"footprint"), ``photo_id``, ``buffer_m``,
+    ``azimuth_deg``.
+    """
+    import geopandas as gpd
+
+    gdf = gpd.GeoDataFrame(
+        {
+            "kind": ["aoi", "footprint"],
+            "photo_id": [aoi.photo_id or "", aoi.photo_id or ""],
+            "buffer_m": [aoi.buffer_m, 0.0],
+            "azimuth_deg": [
+                np.nan if aoi.azimuth_deg is None else aoi.azimuth_deg,
+            ]
+            * 2,
+        },
+        geometry=[aoi.polygon, aoi.footprint],
+        crs=aoi.crs.to_wkt(),
+    )
+    with atomic_output(path) as tmp:
+        gdf.to_file(tmp, driver="GPKG", layer="aoi")
+    return Path(path)
+
+
+def _as_paths(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[Path]:
+    if isinstance(paths, str | os.PathLike):
+        return [Path(paths)]
+    refs = [Path(p) for p in paths]
+    if not refs:
+        raise InvalidInputError("no reference raster given")
+    return refs
+
+
+def _check_overlap(datasets: Sequence[rasterio.DatasetReader], aoi: AoI) -> None:
+    aoi_box = box(*aoi.bounds)
+    extents = []
+    for ds in datasets:
+        ref_bounds = _bounds_in(ds, aoi.crs)
+        if ref_bounds is not None and box(*ref_bounds).intersects(aoi_box):
+            inter = box(*ref_bounds).intersection(aoi_box)
+            if inter.area > 0:
+                return
+        shown = _fmt_bounds(ref_bounds) if ref_bounds is not None else "(not transformable)"
+        extents.append(f"{Path(ds.name).name} (bounds {shown})")
+    raise NoOverlapError(
+        f"AoI {aoi.describe()} does not overlap reference {'; '.join(extents)}: "
+        "check the camera centre, the catalog CRS and the reference"
+    )
+
+
+def _bounds_in(ds: rasterio.DatasetReader, crs: CRS) -> tuple[float, float, float, float] | None:
+    left, bottom, right, top = ds.bounds
+    if ds.crs == crs:
+        return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
+    try:
+        b = transform_bounds(ds.crs, crs, left, bottom, right, top, densify_pts=21)
+    except (RasterioError, ValueError):  # a reference far outside the AoI CRS's domain
+        return None
+    if not all(math.isfinite(v) for v in b):
+        return None
+    return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+
+
+def _data_bands(ds: rasterio.DatasetReader) -> list[int]:
+    """1-based band indexes, without an alpha band."""
+    bands = [i for i, ci in enumerate(ds.colorinterp, start=1) if ci != ColorInterp.alpha]
+    return bands or list(range(1, ds.count + 1))
+
+
+def _is_north_up(t: Affine) -> bool:
+    return t.b == 0 and t.d == 0 and t.a > 0 and t.e < 0
+
+
+def _aoi_grid(
+    ds: rasterio.DatasetReader, aoi: AoI, resolution_m: float | None
+) -> tuple[Affine, int, int, float]:
+    """North-up grid covering ``aoi.bounds``, aligned to ``ds`` when it shares the CRS."""
+    same_crs = ds.crs == aoi.crs and _is_north_up(ds.transform)
+    if resolution_m is not None:
+        res = float(resolution_m)
+    elif same_crs:
+        res = float(min(abs(ds.transform.a), abs(ds.transform.e)))
+    else:
+        left, bottom, right, top = ds.bounds
+        t, _, _ = calculate_default_transform(
+            ds.crs, aoi.crs, ds.width, ds.height, left, bottom, right, top
+        )
+        res = float(min(abs(t.a), abs(t.e)))
+    if same_crs and math.isclose(res, ds.transform.a) and math.isclose(res, -ds.transform.e):
+        origin_x, origin_y = ds.transform.c, ds.transform.f
+    else:
+        origin_x, origin_y = 0.0, 0.0
+    minx, miny, maxx, maxy = aoi.bounds
+    col0 = math.floor((minx - origin_x) / res + 1e-9)
+    col1 = math.ceil((maxx - origin_x) / res - 1e-9)
+    row0 = math.floor((origin_y - maxy) / res + 1e-9)
+    row1 = math.ceil((origin_y - miny) / res - 1e-9)
+    width, height = max(col1 - col0, 1), max(row1 - row0, 1)
+    if width * height > MAX_AOI_PIXELS:
+        raise InvalidInputError(
+            f"AoI {aoi.describe()} at {res:g} m would be {width} x {height} pixels "
+            f"(> {MAX_AOI_PIXELS:,}): pass a coarser resolution_m or a smaller buffer"
+        )
+    transform = Affine(res, 0.0, origin_x + col0 * res, 0.0, -res, origin_y - row0 * res)
+    return transform, width, height, res
+
+
+def _read_onto_grid(
+    ds: rasterio.DatasetReader,
+    bands: list[int],
+    crs: CRS,
+    transform: Affine,
+    width: int,
+    height: int,
+    method: Resampling,
+) -> np.ndarray:
+    """``[B x H x W]`` float32 of ``ds`` on the grid; NaN outside and on nodata."""
+    name = Path(ds.name).name
+    try:
+        offset = _aligned_offset(ds, crs, transform)
+        if offset is not None:
+            return _read_window(ds, bands, offset, width, height)
+        with WarpedVRT(
+            ds,
+            crs=crs,
+            transform=transform,
+            width=width,
+            height=height,
+            resampling=method,
+            dtype="float32",
+            nodata=np.nan,
+            tolerance=WARP_TOLERANCE_PX,
+        ) as vrt:
+            data = vrt.read(bands, masked=True)
+    except RasterioIOError as exc:
+        raise RasterReadError(f"cannot read reference raster {name}: corrupt data ({exc})") from exc
+    return np.ma.filled(data.astype(np.float32), np.nan)
+
+
+def _aligned_offset(
+    ds: rasterio.DatasetReader, crs: CRS, transform: Affine
+) -> tuple[int, int] | None:
+    """Pixel offset (col, row) of the grid in ``ds`` when both share CRS and pixels."""
+    t = ds.transform
+    if ds.crs != crs or not _is_north_up(t):
+        return None
+    if not (math.isclose(t.a, transform.a) and math.isclose(t.e, transform.e)):
+        return None
+    col = (transform.c - t.c) / t.a
+    row = (transform.f - t.f) / t.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    return round(col), round(row)
+
+
+def _read_window(
+    ds: rasterio.DatasetReader, bands: list[int], offset: tuple[int, int], width: int, height: int
+) -> np.ndarray:
+    """Read the part of the grid inside ``ds``; the rest stays NaN."""
+    col0, row0 = offset
+    out = np.full((len(bands), height, width), np.nan, dtype=np.float32)
+    c0, r0 = max(col0, 0), max(row0, 0)
+    c1, r1 = min(col0 + width, ds.width), min(row0 + height, ds.height)
+    if c1 <= c0 or r1 <= r0:
+        return out
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    data = ds.read(bands, window=window, masked=True)
+    out[:, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = np.ma.filled(
+        data.astype(np.float32), np.nan
+    )
+    return out
+
+
+def _transform_point(x: float, y: float, src: CRS, dst: CRS) -> tuple[float, float]:
+    if src == dst:
+        return x, y
+    from rasterio.warp import transform
+
+    xs, ys = transform(src, dst, [x], [y])
+    return float(xs[0]), float(ys[0])
+
+
+def _fmt_bounds(b: Sequence[float]) -> str:
+    left, bottom, right, top = b
+    return f"({left:.0f}..{right:.0f}, {bottom:.0f}..{top:.0f})"
+
+
+def _crs_name(crs: CRS | None) -> str:
+    if crs is None:
+        return "(no CRS)"
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_string()

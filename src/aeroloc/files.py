@@ -1,0 +1,187 @@
+"""File I/O shared by every stage: atomic writes, raster opening with clear errors.
+
+Every output goes through :func:`atomic_output`: it is written to a hidden
+temporary file in the destination folder and renamed into place only when
+complete, so an interrupted run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.errors import CRSError as RioCRSError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+from aeroloc.errors import CRSError, MissingFileError, OutputError, RasterReadError
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The temporary name keeps the suffix so that format drivers (GeoTIFF,
+    GeoPackage, PNG) recognise it. On any exception the temporary file is
+    removed and ``path`` is left untouched.
+    """
+    final = Path(path)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent
+        )
+    except OSError as exc:
+        raise OutputError(f"cannot write into {final.parent}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    # Some drivers refuse to open an existing empty file for writing.
+    tmp.unlink()
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise OutputError(f"nothing was written for {final}")
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    return Path(path)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
+    """Return ``path`` as a Path, or raise :class:`MissingFileError` naming ``what``."""
+    p = Path(path)
+    if not p.is_file():
+        raise MissingFileError(f"{what} not found: {p}")
+    return p
+
+
+def parse_crs(value: str | int | CRS) -> CRS:
+    """Parse ``EPSG:3031``, ``3031``, a WKT or PROJ string into a CRS, or raise CRSError."""
+    if isinstance(value, CRS):
+        return value
+    text = str(value).strip()
+    try:
+        if text.isdigit():
+            return CRS.from_epsg(int(text))
+        return CRS.from_user_input(text)
+    except (RioCRSError, ValueError) as exc:
+        raise CRSError(f"unknown CRS {text!r}: use e.g. EPSG:3031") from exc
+
+
+def open_raster(
+    path: str | os.PathLike[str], *, what: str = "raster", need_crs: bool = False
+) -> rasterio.DatasetReader:
+    """Open a raster for reading, mapping every failure to an aeroloc error.
+
+    Args:
+        path: raster file.
+        what: how the message names the file ("reference raster", "photo").
+        need_crs: raise :class:`CRSError` when the raster has no CRS.
+    """
+    p = require_file(path, what)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(p)
+    except RasterioIOError as exc:
+        raise RasterReadError(f"cannot read {what} {p}: not a readable raster ({exc})") from exc
+    if need_crs and ds.crs is None:
+        ds.close()
+        raise CRSError(f"{what} {p} has no CRS: assign one (e.g. gdal_edit.py -a_srs EPSG:3031)")
+    return ds
+
+
+def read_gray(path: str | os.PathLike[str], *, what: str = "photo") -> np.ndarray:
+    """Read a raster as one float32 gray band ``[H x W]`` in its native value range.
+
+    RGB(A) is converted with ITU-R 601 weights; nodata becomes NaN.
+    """
+    with open_raster(path, what=what) as ds:
+        try:
+            data = ds.read(masked=True)
+        except RasterioIOError as exc:
+            raise RasterReadError(f"cannot read {what} {path}: corrupt data ({exc})") from exc
+    arr = np.ma.filled(data.astype(np.float32), np.nan)
+    gray = 0.299 * arr[0] + 0.587 * arr[1] + 0.114 * arr[2] if arr.shape[0] >= 3 else arr[0]
+    return np.asarray(gray, dtype=np.float32)
+
+
+def write_geotiff(
+    path: str | os.PathLike[str],
+    array: np.ndarray,
+    *,
+    transform: Any = None,
+    crs: CRS | str | None = None,
+    nodata: float | None = None,
+    compress: str = "deflate",
+) -> Path:
+    """Write ``array`` (``[H x W]`` or ``[B x H x W]``) as a tiled GeoTIFF, atomically.
+
+    ``transform``/``crs`` may be None for a plain (un-referenced) TIFF such as a
+    scanned photo.
+    """
+    arr = array[np.newaxis] if array.ndim == 2 else array
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "height": arr.shape[1],
+        "width": arr.shape[2],
+        "count": arr.shape[0],
+        "dtype": arr.dtype.name,
+        "compress": compress,
+    }
+    if arr.shape[1] >= 256 and arr.shape[2] >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    if transform is not None:
+        profile["transform"] = transform
+    if crs is not None:
+        profile["crs"] = parse_crs(crs) if not isinstance(crs, CRS) else crs
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with atomic_output(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(arr)
+    return Path(path)
+
+
+def write_png(path: str | os.PathLike[str], figure: Any, *, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it.
+
+    Prefer ``matplotlib.figure.Figure`` over ``pyplot`` figures: they need no
+    GUI backend and hold no global state.
+    """
+    try:
+        with atomic_output(path) as tmp:
+            figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    finally:
+        if getattr(figure.canvas, "manager", None) is not None:
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)
+    return Path(path)
