@@ -287,6 +287,51 @@ def build_aoi(record: PhotoRecord, config: AoIConfig | None = None) -> AoI:
     )
 
 
+def aoi_from_bounds(
+    bounds: Sequence[float],
+    crs: CRS | str,
+    *,
+    ground_size_m: float = 0.0,
+    azimuth_deg: float | None = None,
+    photo_id: str | None = None,
+) -> AoI:
+    """An AoI given directly as ``(minx, miny, maxx, maxy)`` in ``crs`` (no catalog).
+
+    The rough footprint is a square of ``ground_size_m`` at the box centre
+    (a point when unknown); ``buffer_m`` is recorded as 0.
+    """
+    from aeroloc.files import parse_crs
+
+    if len(bounds) != 4 or not all(math.isfinite(float(v)) for v in bounds):
+        raise InvalidInputError(
+            f"AoI bounds must be 4 finite numbers MINX,MINY,MAXX,MAXY, got {bounds}"
+        )
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    if not (maxx > minx and maxy > miny):
+        raise InvalidInputError(
+            f"AoI bounds must have MAXX > MINX and MAXY > MINY, got {minx},{miny},{maxx},{maxy}"
+        )
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    footprint = (
+        _rectangle(cx, cy, ground_size_m, ground_size_m, azimuth_deg)
+        if ground_size_m > 0
+        else Point(cx, cy).buffer(1.0)
+    )
+    return AoI(
+        polygon=box(minx, miny, maxx, maxy),
+        bounds=(minx, miny, maxx, maxy),
+        crs=parse_crs(crs),
+        footprint=footprint,
+        buffer_m=0.0,
+        center_x=cx,
+        center_y=cy,
+        ground_width_m=ground_size_m,
+        ground_height_m=ground_size_m,
+        azimuth_deg=azimuth_deg,
+        photo_id=photo_id,
+    )
+
+
 def check_center_in_reference(
     record: PhotoRecord, paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
 ) -> tuple[Path, ...]:

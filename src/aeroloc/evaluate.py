@@ -1,0 +1,254 @@
+"""Score ``locate`` results against ground truth, in the seed thesis's terms.
+
+Per photo: the score of the true window, its **confidence level** (percentile
+rank of the true score among all window scores; the true score is the mean
+over the true cell and its 4-neighbours), the rank of the first candidate that
+hits the truth, **recall@k** (the truth lies within ``hit_radius`` of one of
+the top-k candidates; default half a window) and the error of the best
+candidate. Means and variances are reported as the thesis does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aeroloc.errors import InvalidInputError, MissingFileError
+from aeroloc.files import atomic_output, write_png
+from aeroloc.heatmap.grid import Heatmap, percentile_rank
+from aeroloc.pipeline import heatmap_from_result, read_result
+
+RECALL_KS = (1, 5, 10)
+
+
+def true_score(scores: np.ndarray, row: int, col: int) -> float:
+    """Mean of the finite scores at ``(row, col)`` and its 4-neighbours (NaN if none)."""
+    vals = [
+        float(scores[r, c])
+        for r, c in ((row, col), (row - 1, col), (row + 1, col), (row, col - 1), (row, col + 1))
+        if 0 <= r < scores.shape[0] and 0 <= c < scores.shape[1] and np.isfinite(scores[r, c])
+    ]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def confidence_level(scores: np.ndarray, row: int, col: int) -> float:
+    """Percentile rank (0–100) of the true score among all finite window scores."""
+    t = true_score(scores, row, col)
+    if not math.isfinite(t):
+        return math.nan
+    return percentile_rank(scores, t)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhotoEvaluation:
+    """One row of the evaluation table."""
+
+    flight_line: str
+    photo_id: str
+    true_score: float
+    confidence_level: float
+    rank_of_truth: int | None
+    recall_at_1: bool
+    recall_at_5: bool
+    recall_at_10: bool
+    error_m: float
+    n_windows: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluation:
+    """All rows plus the summary statistics."""
+
+    rows: tuple[PhotoEvaluation, ...]
+    hit_radius_m: float | None
+
+    def summary(self) -> dict[str, float]:
+        cl = np.array([r.confidence_level for r in self.rows], dtype=float) / 100.0
+        cl = cl[np.isfinite(cl)]
+        err = np.array([r.error_m for r in self.rows], dtype=float)
+        return {
+            "photos": float(len(self.rows)),
+            "mean_confidence_level": float(cl.mean() * 100) if cl.size else math.nan,
+            "variance_confidence_level": float(cl.var()) if cl.size else math.nan,
+            "recall_at_1": _share(r.recall_at_1 for r in self.rows),
+            "recall_at_5": _share(r.recall_at_5 for r in self.rows),
+            "recall_at_10": _share(r.recall_at_10 for r in self.rows),
+            "median_error_m": float(np.nanmedian(err)) if err.size else math.nan,
+        }
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        names = list(PhotoEvaluation.__dataclass_fields__)
+        writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        for r in self.rows:
+            writer.writerow(asdict(r))
+        return buf.getvalue()
+
+    def to_markdown(self) -> str:
+        head = (
+            "| flight line | photo | true score | confidence level | rank of truth "
+            "| R@1 | R@5 | R@10 | error (m) |\n|---|---|---|---|---|---|---|---|---|\n"
+        )
+        body = "".join(
+            f"| {r.flight_line} | {r.photo_id} | {r.true_score:.3f} | {r.confidence_level:.1f} % "
+            f"| {r.rank_of_truth if r.rank_of_truth is not None else '–'} "
+            f"| {_yn(r.recall_at_1)} | {_yn(r.recall_at_5)} | {_yn(r.recall_at_10)} "
+            f"| {r.error_m:.0f} |\n"
+            for r in self.rows
+        )
+        s = self.summary()
+        foot = (
+            f"\nMean confidence level **{s['mean_confidence_level']:.1f} %** "
+            f"(variance {s['variance_confidence_level']:.4f}); recall@1 "
+            f"{s['recall_at_1']:.0%}, recall@5 {s['recall_at_5']:.0%}, recall@10 "
+            f"{s['recall_at_10']:.0%}; median error of the best candidate "
+            f"{s['median_error_m']:.0f} m over {int(s['photos'])} photos.\n"
+        )
+        return head + body + foot
+
+
+def _share(values: Any) -> float:
+    vals = list(values)
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def _yn(v: bool) -> str:
+    return "✓" if v else "·"
+
+
+def load_truth(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Truth records by photo id from a synthetic archive's ``truth.json`` (or its folder)."""
+    import json
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "truth.json"
+    if not p.is_file():
+        raise MissingFileError(f"truth file not found: {p}")
+    try:
+        data = json.loads(p.read_text())
+        photos = data["photos"]
+        return {str(t["photo_id"]): t for t in photos}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError(
+            f"{p} is not a truth file (expected {{'photos': [{{photo_id, center_x, center_y, "
+            f"...}}]}}): {exc}"
+        ) from exc
+
+
+def evaluate_photo(
+    result: dict[str, Any], heatmap: Heatmap, truth: dict[str, Any], *, hit_radius_m: float
+) -> PhotoEvaluation:
+    """One table row from a locate result, its heatmap and the truth record."""
+    tx, ty = float(truth["center_x"]), float(truth["center_y"])
+    cell = heatmap.nearest_cell(tx, ty)
+    ts = true_score(heatmap.scores, *cell) if cell else math.nan
+    cl = confidence_level(heatmap.scores, *cell) if cell else math.nan
+    dists = [math.hypot(c["x"] - tx, c["y"] - ty) for c in result["candidates"]]
+    hits = [i for i, d in enumerate(dists) if d <= hit_radius_m]
+    first = hits[0] + 1 if hits else None
+    return PhotoEvaluation(
+        flight_line=str(truth.get("flight_line", "")),
+        photo_id=str(truth["photo_id"]),
+        true_score=ts,
+        confidence_level=cl,
+        rank_of_truth=first,
+        recall_at_1=first is not None and first <= 1,
+        recall_at_5=first is not None and first <= 5,
+        recall_at_10=first is not None and first <= 10,
+        error_m=dists[0] if dists else math.nan,
+        n_windows=heatmap.n_windows,
+    )
+
+
+def evaluate(
+    truth_path: str | os.PathLike[str],
+    result_dirs: Sequence[str | os.PathLike[str]],
+    *,
+    hit_radius_m: float | None = None,
+) -> tuple[Evaluation, list[Heatmap]]:
+    """Evaluate locate result folders against a truth file.
+
+    Args:
+        truth_path: ``truth.json`` (or the archive folder).
+        result_dirs: folders written by ``aeroloc locate`` (each with result.json).
+        hit_radius_m: distance that counts as found; default half the window's
+            ground size of each photo.
+    """
+    truth = load_truth(truth_path)
+    rows: list[PhotoEvaluation] = []
+    heatmaps: list[Heatmap] = []
+    for folder in result_dirs:
+        result = read_result(folder)
+        pid = str(result.get("photo_id") or "")
+        if pid not in truth:
+            raise InvalidInputError(
+                f"photo {pid!r} of {folder} is not in the truth file {truth_path}"
+            )
+        heatmap = heatmap_from_result(result, folder)
+        radius = hit_radius_m or heatmap.window_px * heatmap.pixel_size_m / 2
+        rows.append(evaluate_photo(result, heatmap, truth[pid], hit_radius_m=radius))
+        heatmaps.append(heatmap)
+    if not rows:
+        raise InvalidInputError("no result folders to evaluate")
+    rows_sorted = sorted(
+        zip(rows, heatmaps, strict=True), key=lambda t: (t[0].flight_line, t[0].photo_id)
+    )
+    return (
+        Evaluation(rows=tuple(r for r, _ in rows_sorted), hit_radius_m=hit_radius_m),
+        [h for _, h in rows_sorted],
+    )
+
+
+def write_evaluation(
+    evaluation: Evaluation, heatmaps: Sequence[Heatmap], out_dir: str | os.PathLike[str]
+) -> dict[str, Path]:
+    """Write evaluation.csv, evaluation.md and one score histogram per photo."""
+    out = Path(out_dir)
+    paths: dict[str, Path] = {}
+    with atomic_output(out / "evaluation.csv") as tmp:
+        tmp.write_text(evaluation.to_csv())
+    paths["table (CSV)"] = out / "evaluation.csv"
+    with atomic_output(out / "evaluation.md") as tmp:
+        tmp.write_text("# Evaluation\n\n" + evaluation.to_markdown())
+    paths["table (Markdown)"] = out / "evaluation.md"
+    for row, hm in zip(evaluation.rows, heatmaps, strict=True):
+        p = out / "histograms" / f"{row.photo_id}.png"
+        write_score_histogram(hm.scores, row, p)
+    paths["histograms"] = out / "histograms"
+    return paths
+
+
+def write_score_histogram(
+    scores: np.ndarray, row: PhotoEvaluation, path: str | os.PathLike[str]
+) -> Path:
+    """Histogram of all window scores with the true score marked (thesis Fig. 4.21)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3))
+    ax = fig.subplots()
+    finite = scores[np.isfinite(scores)]
+    ax.hist(finite, bins=40, color="0.6")
+    if math.isfinite(row.true_score):
+        ax.axvline(row.true_score, color="red", lw=2)
+        ax.text(
+            row.true_score,
+            ax.get_ylim()[1] * 0.9,
+            f" truth {row.true_score:.3f}\n {row.confidence_level:.1f} %",
+            color="red",
+            fontsize=8,
+            va="top",
+        )
+    ax.set_xlabel("similarity score")
+    ax.set_ylabel("windows")
+    ax.set_title(f"{row.photo_id} ({finite.size} windows)", fontsize=9)
+    return write_png(path, fig)

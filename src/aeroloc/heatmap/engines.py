@@ -1,0 +1,342 @@
+"""Three ways to score every sliding window of an AoI against a photo.
+
+All engines take the same inputs and return the same :class:`Heatmap`:
+
+* ``naive`` — each (photo, window) pair goes through the whole Siamese network,
+  both branches every time, one pair at a time: the seed thesis's way. Kept as
+  the reference and for the benchmark.
+* ``batched`` — the photo is embedded once; windows are cut lazily, resized to
+  the model's input and embedded in batches of bounded size.
+* ``dense`` — the whole AoI is resized once so that a window becomes the model's
+  input size, goes once through the fully convolutional trunk, and the head
+  runs on every window position of the feature map
+  (:meth:`~aeroloc.models.base.Embedder.head_from_map`). Heatmap cells take
+  the dense output nearest to their window (exact when the window stride is a
+  multiple of the trunk's stride at model scale).
+
+By default (``context_cells=0``) windows and photo are embedded as plain
+crops, as the models are trained. ``dense`` then differs from ``batched``
+where a window's receptive field reaches beyond it: the dense pass sees the
+real surroundings, a crop sees padding. For models whose receptive field is
+small next to a window (SigNet) the two agree closely; for EfficientNet and
+ResNet-50 they do not (docs/benchmarks.md has the measured rank correlation),
+so ``batched`` is the default engine. ``context_cells > 0`` embeds every
+window with that many trunk cells of real surroundings (:func:`cut_window`,
+:func:`embed_in_context`) and the photo padded with its mean gray
+(:func:`pad_photo`), which brings the engines together as the context grows,
+at a higher cost per window.
+
+Nodata: a window with more than ``max_nodata`` of its pixels NaN scores NaN
+and is never ranked; smaller gaps (and context beyond the AoI) are filled with
+the AoI's mean before embedding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+from affine import Affine
+from rasterio.crs import CRS
+
+from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
+from aeroloc.heatmap.grid import Heatmap, grid_shape
+from aeroloc.models.base import Embedder
+
+Engine = Literal["naive", "batched", "dense"]
+ENGINES: tuple[str, ...] = ("naive", "batched", "dense")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeatmapConfig:
+    """How windows are cut and scored.
+
+    Attributes:
+        engine: ``naive``, ``batched`` or ``dense``.
+        stride_fraction: window step as a fraction of the window (0.25 = a quarter).
+        batch_size: windows per forward pass (``batched``).
+        max_nodata: largest NaN fraction a window may hold and still be scored.
+        context_cells: trunk cells of surrounding AoI each window is embedded
+            with (so ``batched`` and ``dense`` see the same thing).
+    """
+
+    engine: str = "batched"
+    stride_fraction: float = 0.25
+    batch_size: int = 32
+    max_nodata: float = 0.25
+    context_cells: int = 0
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; valid: {', '.join(ENGINES)}")
+        if not 0.0 < self.stride_fraction <= 1.0:
+            raise ConfigError(f"stride_fraction must be in (0, 1], got {self.stride_fraction}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be ≥ 1, got {self.batch_size}")
+        if not 0.0 <= self.max_nodata < 1.0:
+            raise ConfigError(f"max_nodata must be in [0, 1), got {self.max_nodata}")
+        if not 0 <= self.context_cells <= 4:
+            raise ConfigError(f"context_cells must be 0-4, got {self.context_cells}")
+
+
+def to_model_input(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Resize a gray image ``[H x W]`` in [0, 1] to ``size_hw`` (area averaging).
+
+    NaN pixels are replaced by the mean of the valid ones first.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    nan = ~np.isfinite(img)
+    if nan.any():
+        fill = float(np.nanmean(img)) if (~nan).any() else 0.5
+        img = np.where(nan, fill, img)
+    h, w = size_hw
+    interp = cv2.INTER_AREA if img.shape[0] >= h and img.shape[1] >= w else cv2.INTER_LINEAR
+    out = cv2.resize(img, (w, h), interpolation=interp)
+    return np.clip(out, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class WindowScale:
+    """How AoI windows map to model inputs.
+
+    A window of ``window_px`` AoI pixels becomes the model's input size; it is
+    cut with ``margin_px`` AoI pixels of context on every side, which become
+    ``context_cells`` trunk cells.
+    """
+
+    window_px: int
+    input_hw: tuple[int, int]
+    trunk_stride: int
+    context_cells: int
+
+    @property
+    def margin_model_px(self) -> int:
+        return self.context_cells * self.trunk_stride
+
+    @property
+    def margin_px(self) -> int:
+        """Context margin in AoI pixels."""
+        return round(self.margin_model_px * self.window_px / max(self.input_hw))
+
+    @property
+    def crop_hw(self) -> tuple[int, int]:
+        """Model-input size of a window with its context."""
+        m = 2 * self.margin_model_px
+        return self.input_hw[0] + m, self.input_hw[1] + m
+
+
+def window_scale(model: Embedder, window_px: int, context_cells: int = 0) -> WindowScale:
+    """The :class:`WindowScale` of ``model`` for windows of ``window_px`` AoI pixels."""
+    return WindowScale(window_px, model.spec.input_size, model.stride_px, context_cells)
+
+
+def cut_window(
+    aoi: np.ndarray, row0: int, col0: int, scale: WindowScale, fill: float
+) -> np.ndarray:
+    """The window at AoI pixel ``(row0, col0)`` with its context, resized for the model.
+
+    Args:
+        aoi: ``[H x W]`` gray in [0, 1], NaN = nodata.
+        row0, col0: top-left AoI pixel of the window (may lie near any border).
+        scale: window and context geometry.
+        fill: value for NaN and for context beyond the AoI (the AoI's mean).
+
+    Returns:
+        ``scale.crop_hw`` float32 in [0, 1].
+    """
+    m = scale.margin_px
+    size = scale.window_px + 2 * m
+    r0, c0 = row0 - m, col0 - m
+    crop = np.full((size, size), fill, dtype=np.float32)
+    h, w = aoi.shape
+    rs, cs = max(r0, 0), max(c0, 0)
+    re, ce = min(r0 + size, h), min(c0 + size, w)
+    if re > rs and ce > cs:
+        part = aoi[rs:re, cs:ce]
+        crop[rs - r0 : re - r0, cs - c0 : ce - c0] = np.where(np.isfinite(part), part, fill)
+    return to_model_input(crop, scale.crop_hw)
+
+
+def embed_in_context(model: Embedder, crops: torch.Tensor, context_cells: int) -> torch.Tensor:
+    """Embeddings ``[B x D]`` of windows cut with :func:`cut_window` (``[B x 1 x h x w]``).
+
+    The trunk sees the window's surroundings, as it does in the dense engine;
+    the head pools only the window's own cells.
+    """
+    out = model.head_from_map(model.trunk(crops))
+    return out[:, :, context_cells, context_cells]
+
+
+def pad_photo(photo_in: np.ndarray, scale: WindowScale) -> np.ndarray:
+    """A photo at model input size, padded by the context margin with its own mean.
+
+    The photo has no surroundings; neutral padding lets it go through the same
+    :func:`embed_in_context` as the windows, so both are embedded alike.
+    """
+    m = scale.margin_model_px
+    return np.pad(photo_in, m, mode="constant", constant_values=float(photo_in.mean()))
+
+
+def _as_batch(images: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(images)[:, None])
+
+
+def _check_inputs(photo: np.ndarray, aoi: np.ndarray, window_px: int) -> None:
+    if photo.ndim != 2 or aoi.ndim != 2:
+        raise InvalidInputError(
+            f"photo and AoI must be single-band [H x W], got {photo.shape} and {aoi.shape}"
+        )
+    if not np.isfinite(photo).all():
+        raise DataQualityError("the photo holds NaN/nodata pixels; crop it to the image area")
+    if float(np.nanstd(photo)) < 1e-3:
+        raise DataQualityError(
+            "the photo has no texture (constant gray): nothing to compare; is it all snow?"
+        )
+    if window_px < 8:
+        raise InvalidInputError(f"window must be at least 8 AoI pixels, got {window_px}")
+
+
+def _nodata_fraction(
+    aoi: np.ndarray, window_px: int, stride_px: int, shape: tuple[int, int]
+) -> np.ndarray:
+    """``[R x C]`` share of NaN pixels of every window (summed-area table)."""
+    nan = (~np.isfinite(aoi)).astype(np.float64)
+    sat = np.zeros((nan.shape[0] + 1, nan.shape[1] + 1))
+    sat[1:, 1:] = nan.cumsum(0).cumsum(1)
+    r0 = np.arange(shape[0]) * stride_px
+    c0 = np.arange(shape[1]) * stride_px
+    r1, c1 = r0 + window_px, c0 + window_px
+    total = sat[np.ix_(r1, c1)] - sat[np.ix_(r0, c1)] - sat[np.ix_(r1, c0)] + sat[np.ix_(r0, c0)]
+    return total / float(window_px * window_px)
+
+
+def _windows(
+    aoi: np.ndarray,
+    cells: list[tuple[int, int]],
+    stride_px: int,
+    scale: WindowScale,
+    fill: float,
+) -> Iterator[np.ndarray]:
+    for r, c in cells:
+        yield cut_window(aoi, r * stride_px, c * stride_px, scale, fill)
+
+
+def compute_heatmap(
+    photo: np.ndarray,
+    aoi: np.ndarray,
+    *,
+    model: Embedder,
+    window_px: int,
+    pixel_to_map: Affine,
+    crs: CRS,
+    config: HeatmapConfig | None = None,
+    model_label: str = "",
+    progress: Progress | None = None,
+) -> Heatmap:
+    """Score every window of ``aoi`` against ``photo``.
+
+    Args:
+        photo: ``[h x w]`` float32 in [0, 1], the preprocessed photo (any size;
+            it is resized to the model's input).
+        aoi: ``[H x W]`` float32 in [0, 1], NaN = nodata; usually rotated so the
+            photo's heading points up.
+        model: an embedder from :func:`aeroloc.models.get_model`.
+        window_px: window side in AoI pixels (the photo's ground size / AoI pixel size).
+        pixel_to_map: AoI pixel (col, row) → map (x, y).
+        crs: the map CRS.
+        config: engine and stride.
+        model_label: name recorded in the heatmap.
+        progress: called with (done, total) windows.
+    """
+    cfg = config or HeatmapConfig()
+    _check_inputs(photo, aoi, window_px)
+    stride_px = max(1, round(window_px * cfg.stride_fraction))
+    shape = grid_shape(aoi.shape[0], aoi.shape[1], window_px, stride_px)
+    nodata = _nodata_fraction(aoi, window_px, stride_px, shape)
+    valid = nodata <= cfg.max_nodata
+    if not valid.any():
+        raise DataQualityError(
+            f"every window of the AoI has more than {cfg.max_nodata:.0%} nodata: "
+            "the AoI lies outside the reference imagery"
+        )
+    size_hw = model.spec.input_size
+    photo_in = to_model_input(photo, size_hw)
+    scale = window_scale(model, window_px, cfg.context_cells)
+    fill = float(np.nanmean(aoi))
+    model.eval()
+    scores = np.full(shape, np.nan, dtype=np.float32)
+    cells = [(int(r), int(c)) for r, c in zip(*np.nonzero(valid), strict=True)]
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        photo_ctx = _as_batch([pad_photo(photo_in, scale)])
+        anchor = embed_in_context(model, photo_ctx, cfg.context_cells)  # [1 x D]
+        if cfg.engine == "naive":
+            for i, (r, c) in enumerate(cells):
+                # The thesis's way: both branches for every pair, one pair at a time.
+                a = embed_in_context(model, photo_ctx, cfg.context_cells)
+                w = cut_window(aoi, r * stride_px, c * stride_px, scale, fill)
+                e = embed_in_context(model, _as_batch([w]), cfg.context_cells)
+                scores[r, c] = float(model.similarity(a, e)[0])
+                if progress:
+                    progress(i + 1, len(cells))
+        elif cfg.engine == "batched":
+            windows = _windows(aoi, cells, stride_px, scale, fill)
+            for start in range(0, len(cells), cfg.batch_size):
+                chunk = cells[start : start + cfg.batch_size]
+                batch = _as_batch([next(windows) for _ in chunk])
+                sims = model.similarity(anchor, embed_in_context(model, batch, cfg.context_cells))
+                for (r, c), v in zip(chunk, sims.numpy(), strict=True):
+                    scores[r, c] = v
+                if progress:
+                    progress(start + len(chunk), len(cells))
+        else:
+            desc = dense_descriptors(model, aoi, scale, fill)  # [D x h x w]
+            sy, sx = scale.input_hw[0] / window_px, scale.input_hw[1] / window_px
+            step = scale.trunk_stride
+            rows = np.rint(np.arange(shape[0]) * stride_px * sy / step).astype(np.int64)
+            cols = np.rint(np.arange(shape[1]) * stride_px * sx / step).astype(np.int64)
+            rows = np.clip(rows + cfg.context_cells, 0, desc.shape[1] - 1)
+            cols = np.clip(cols + cfg.context_cells, 0, desc.shape[2] - 1)
+            picked = desc[:, rows][:, :, cols].movedim(0, -1)  # [R x C x D]
+            sims = model.similarity(anchor[0], picked)
+            scores[...] = np.where(valid, sims.numpy(), np.nan)
+            if progress:
+                progress(len(cells), len(cells))
+    elapsed = time.perf_counter() - t0
+    return Heatmap(
+        scores=scores,
+        window_px=window_px,
+        stride_px=stride_px,
+        pixel_to_map=pixel_to_map,
+        crs=crs,
+        model=model_label or model.spec.name,
+        engine=cfg.engine,
+        timings_s={"heatmap": elapsed},
+    )
+
+
+def dense_descriptors(
+    model: Embedder, aoi: np.ndarray, scale: WindowScale, fill: float
+) -> torch.Tensor:
+    """Window embeddings ``[D x h x w]`` of a whole AoI from one trunk pass.
+
+    The AoI is resized so a window becomes the model's input size and padded
+    by the context margin (with ``fill``), exactly as :func:`cut_window` cuts
+    single windows; entry ``[:, i, j]`` embeds the window whose context crop
+    starts at trunk cell ``(i - context, j - context)`` of the unpadded AoI.
+    """
+    ih, iw = scale.input_hw
+    sy, sx = ih / scale.window_px, iw / scale.window_px
+    out_h = max(ih, round(aoi.shape[0] * sy))
+    out_w = max(iw, round(aoi.shape[1] * sx))
+    filled = np.where(np.isfinite(aoi), aoi, fill).astype(np.float32)
+    scaled = np.clip(cv2.resize(filled, (out_w, out_h), interpolation=cv2.INTER_AREA), 0, 1)
+    m = scale.margin_model_px
+    padded = np.pad(scaled, m, mode="constant", constant_values=fill)
+    return model.head_from_map(model.trunk(_as_batch([padded])))[0]

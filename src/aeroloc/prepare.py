@@ -1,0 +1,196 @@
+"""Bring a scanned photo and its AoI into one comparable form (stages 3 → 4).
+
+Used by ``locate`` and by the training-data builder alike, so that a model
+sees at training time exactly what it sees when it searches:
+
+1. the scan's fiducial frame is cropped (:func:`~aeroloc.preprocess.crop_frame`);
+2. the reference AoI goes to gray, is stretched and, with rock polygons,
+   enhanced (shadows lifted, rock darkened);
+3. the AoI is rotated so the photo's heading points up (NaN padding);
+4. the photo is resampled to the AoI's pixel size — it then spans
+   ``window_px`` AoI pixels — and histogram-matched to the rotated AoI.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from affine import Affine
+
+from aeroloc.aoi import AoIRaster
+from aeroloc.errors import DataQualityError, InvalidInputError
+from aeroloc.files import read_gray
+from aeroloc.preprocess import (
+    AveragedHistogramThreshold,
+    EnhanceConfig,
+    FrameConfig,
+    FrameCrop,
+    RotatedAoI,
+    crop_frame,
+    enhance_reference,
+    match_histogram,
+    rasterize_rock_mask,
+    rgb_to_gray,
+    rotate_aoi,
+)
+
+MIN_WINDOW_PX = 16
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PreparedPair:
+    """A photo and its AoI, ready for sliding-window scoring.
+
+    Attributes:
+        photo: ``[window_px x window_px]`` float32 in [0, 1]: the image area at
+            the AoI's pixel size, histogram-matched to the AoI.
+        aoi: the enhanced gray AoI rotated to the heading; ``aoi.data[0]`` is
+            ``[H x W]`` float32 in [0, 1], NaN = nodata or padding.
+        rock: ``[H x W]`` bool rotated rock mask, or None without polygons.
+        photo_binary: ``[window_px x window_px]`` float32 {0, 1} (rock = 0) when a
+            binarisation threshold was given, else None.
+        aoi_binary: ``[H x W]`` float32 {0, 1} (rock = 0, NaN outside) from the
+            rock mask, when both threshold and polygons were given.
+        window_px: side of the photo's ground footprint in AoI pixels.
+        ground_size_m: side of the photo's ground footprint.
+        frame: where the image area lies in the scan.
+        photo_full: ``[h x w]`` float32 in [0, 1], the cropped image area at its
+            scan resolution (for feature matching).
+    """
+
+    photo: np.ndarray
+    aoi: RotatedAoI
+    rock: np.ndarray | None
+    photo_binary: np.ndarray | None
+    aoi_binary: np.ndarray | None
+    window_px: int
+    ground_size_m: float
+    frame: FrameCrop
+    photo_full: np.ndarray
+
+    @property
+    def aoi_gray(self) -> np.ndarray:
+        """``[H x W]`` rotated gray AoI in [0, 1]."""
+        return self.aoi.data[0]
+
+    @property
+    def pixel_to_map(self) -> Affine:
+        """Rotated AoI pixel (col, row) → map (x, y)."""
+        return self.aoi.inverse
+
+
+def enhance_aoi(
+    aoi: AoIRaster,
+    *,
+    rock_mask_path: str | os.PathLike[str] | None = None,
+    enhance: EnhanceConfig | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gray, enhanced AoI ``[H x W]`` in [0, 1] (NaN kept) and its rock mask (or None)."""
+    bands = aoi.data
+    gray = rgb_to_gray(bands) if bands.shape[0] >= 3 else bands[0]
+    if not np.isfinite(gray).any():
+        raise DataQualityError("the AoI holds no valid reference pixel")
+    rock = None
+    if rock_mask_path is not None:
+        rock = rasterize_rock_mask(
+            rock_mask_path, transform=aoi.transform, shape=gray.shape, crs=aoi.crs
+        )
+    out = enhance_reference(gray, rock, enhance) / 255.0
+    return out.astype(np.float32), rock
+
+
+def prepare_pair(
+    photo_path: str | os.PathLike[str],
+    aoi: AoIRaster,
+    *,
+    azimuth_deg: float,
+    ground_size_m: float | None = None,
+    gsd_m: float | None = None,
+    rock_mask_path: str | os.PathLike[str] | None = None,
+    threshold: AveragedHistogramThreshold | None = None,
+    frame_config: FrameConfig | None = None,
+    enhance: EnhanceConfig | None = None,
+) -> PreparedPair:
+    """Crop, enhance, rotate and match a photo and its AoI (see the module docstring).
+
+    Args:
+        photo_path: the scanned photo.
+        aoi: reference pixels of the area of interest.
+        azimuth_deg: flight heading, clockwise from grid north.
+        ground_size_m: side of the photo's ground footprint (altitude × film /
+            focal length).
+        gsd_m: ground size of one scan pixel, when ``ground_size_m`` is not
+            given: the footprint is then ``gsd_m`` × the image area's width.
+        rock_mask_path: rock polygons for the enhancement (and the binary AoI).
+        threshold: averaged-histogram threshold to also make binary images.
+        frame_config: fiducial-frame detection parameters.
+        enhance: reference enhancement parameters.
+    """
+    if (ground_size_m is None) == (gsd_m is None):
+        raise InvalidInputError("give exactly one of ground_size_m and gsd_m")
+    size = ground_size_m if ground_size_m is not None else gsd_m
+    if size is None or not (math.isfinite(size) and size > 0):
+        raise InvalidInputError(f"ground size and GSD must be > 0 m, got {size}")
+    scan = read_gray(photo_path, what="photo")
+    if not np.isfinite(scan).all():
+        scan = np.nan_to_num(scan, nan=float(np.nanmedian(scan)))
+    image, frame = crop_frame(scan, frame_config)
+    if ground_size_m is None:
+        ground_size_m = float(size) * frame.width
+    # A multiple of 4 makes a quarter-window stride exact (well under the altitude error).
+    window_px = 4 * round(ground_size_m / aoi.resolution_m / 4)
+    if window_px < MIN_WINDOW_PX:
+        raise DataQualityError(
+            f"the photo covers only {window_px} AoI pixels ({ground_size_m:.0f} m at "
+            f"{aoi.resolution_m:g} m): too small to compare; check altitude or GSD"
+        )
+    gray, rock = enhance_aoi(aoi, rock_mask_path=rock_mask_path, enhance=enhance)
+    stack = [gray] if rock is None else [gray, rock.astype(np.float32)]
+    rotated = rotate_aoi(
+        np.stack(stack), transform=aoi.transform, crs=aoi.crs, azimuth_deg=azimuth_deg
+    )
+    aoi_gray = rotated.data[0]
+    rock_rot = None if rock is None else rotated.data[1] >= 0.5
+    rot_gray = RotatedAoI(
+        data=aoi_gray[None],
+        inverse=rotated.inverse,
+        crs=rotated.crs,
+        azimuth_deg=rotated.azimuth_deg,
+        source_transform=rotated.source_transform,
+        source_shape=rotated.source_shape,
+    )
+    if window_px > min(aoi_gray.shape):
+        raise DataQualityError(
+            f"the AoI ({aoi_gray.shape[1]} x {aoi_gray.shape[0]} px) is smaller than the "
+            f"photo's footprint ({window_px} px): enlarge the AoI buffer"
+        )
+    lo, hi = float(image.min()), float(image.max())
+    if hi - lo < 1e-6:
+        raise DataQualityError(f"photo {photo_path} has no texture (constant gray)")
+    image01 = ((image - lo) / (hi - lo)).astype(np.float32)
+    small = cv2.resize(image01, (window_px, window_px), interpolation=cv2.INTER_AREA)
+    matched = np.clip(match_histogram(small, aoi_gray), 0.0, 1.0).astype(np.float32)
+    photo_binary = aoi_binary = None
+    if threshold is not None:
+        binary = threshold.binarize(image)  # True = not rock
+        photo_binary = cv2.resize(
+            binary.astype(np.float32), (window_px, window_px), interpolation=cv2.INTER_AREA
+        )
+        photo_binary = (photo_binary >= 0.5).astype(np.float32)
+        if rock_rot is not None:
+            aoi_binary = np.where(np.isfinite(aoi_gray), (~rock_rot).astype(np.float32), np.nan)
+    return PreparedPair(
+        photo=matched,
+        aoi=rot_gray,
+        rock=rock_rot,
+        photo_binary=photo_binary,
+        aoi_binary=aoi_binary,
+        window_px=window_px,
+        ground_size_m=float(ground_size_m),
+        frame=frame,
+        photo_full=image01,
+    )

@@ -1,0 +1,76 @@
+"""Candidate peaks with non-maximum suppression, and the confidence level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from affine import Affine
+from rasterio.crs import CRS
+
+from aeroloc.candidates import find_candidates, merge_candidates
+from aeroloc.errors import DataQualityError, InvalidInputError
+from aeroloc.evaluate import confidence_level, true_score
+from aeroloc.heatmap.grid import Heatmap
+
+
+def _heatmap(scores: np.ndarray) -> Heatmap:
+    # 10 m pixels, window 40 px, stride 10 px: cells 100 m apart, windows 400 m wide
+    return Heatmap(
+        scores=scores.astype(np.float32),
+        window_px=40,
+        stride_px=10,
+        pixel_to_map=Affine(10, 0, 0, 0, -10, 0),
+        crs=CRS.from_epsg(3031),
+    )
+
+
+def test_nms_keeps_separated_peaks_in_rank_order():
+    s = np.zeros((10, 10))
+    s[2, 2], s[2, 3], s[7, 7], s[2, 5] = 0.9, 0.85, 0.8, 0.7
+    cands = find_candidates(_heatmap(s), max_candidates=3)
+    assert [(c.row, c.col) for c in cands] == [(2, 2), (7, 7), (2, 5)]
+    assert [c.rank for c in cands] == [1, 2, 3]
+    # (2, 3) lies one cell (100 m) from (2, 2): inside the half-window radius (200 m)
+    assert cands[0].x == pytest.approx(10 * (2 * 10 + 20))
+    assert cands[0].percentile > cands[1].percentile
+
+
+def test_nan_cells_are_never_candidates():
+    s = np.full((4, 4), np.nan)
+    s[1, 1] = 0.2
+    cands = find_candidates(_heatmap(s))
+    assert len(cands) == 1 and (cands[0].row, cands[0].col) == (1, 1)
+    with pytest.raises(DataQualityError, match="nodata"):
+        find_candidates(_heatmap(np.full((3, 3), np.nan)))
+    with pytest.raises(InvalidInputError, match="max_candidates"):
+        find_candidates(_heatmap(s), max_candidates=0)
+
+
+def test_merge_keeps_best_per_location():
+    s = np.zeros((10, 10))
+    s[2, 2] = 0.9
+    a = find_candidates(_heatmap(s), max_candidates=1)
+    s2 = np.zeros((10, 10))
+    s2[2, 3], s2[8, 8] = 0.95, 0.5
+    b = find_candidates(_heatmap(s2), max_candidates=2, scale=1.1)
+    merged = merge_candidates([a, b], min_distance_m=200)
+    assert [(c.row, c.col, c.scale) for c in merged] == [(2, 3, 1.1), (8, 8, 1.1)]
+    assert [c.rank for c in merged] == [1, 2]
+
+
+def test_confidence_level_on_hand_computed_heatmap():
+    s = np.array(
+        [
+            [0.1, 0.2, 0.3],
+            [0.4, 0.9, 0.5],
+            [0.6, 0.7, 0.8],
+        ]
+    )
+    # true score at (1, 1): mean of 0.9, 0.2, 0.7, 0.4, 0.5 = 0.54
+    assert true_score(s, 1, 1) == pytest.approx(0.54)
+    # 5 of 9 scores lie below 0.54 → 55.6 %
+    assert confidence_level(s, 1, 1) == pytest.approx(100 * 5 / 9)
+    # corner: (0, 0), (1, 0), (0, 1) → mean 0.2333; 0.1 and 0.2 lower → 22.2 %
+    assert confidence_level(s, 0, 0) == pytest.approx(100 * 2 / 9)
+    s[0, 1] = np.nan
+    assert true_score(s, 0, 0) == pytest.approx(0.25)
