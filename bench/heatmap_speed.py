@@ -1,0 +1,172 @@
+"""Heatmap engines side by side: one photo, one AoI, one model, one run.
+
+    python bench/heatmap_speed.py [--model NAME|CKPT] [--seed 500] [--buffer-m 10000]
+
+Synthesises (once) a default-preset archive with a benchmark seed, prepares
+its first photo, then times each engine in its own child process (so peak
+memory is per engine): windows/s, seconds, peak RSS, and the ratio to
+``naive``. ``trunk-only`` is one bare trunk pass over the AoI at model scale,
+the physical limit of the dense engine. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ENGINES = ("naive", "batched", "dense", "trunk-only")
+
+
+def prepared(archive: Path, buffer_m: float):
+    from aeroloc.aoi import AoIConfig, PartialOverlapWarning, crop_reference
+    from aeroloc.catalog import read_catalog
+    from aeroloc.pipeline import request_from_record
+    from aeroloc.prepare import prepare_pair
+
+    record = read_catalog(archive / "catalog.gpkg").records[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PartialOverlapWarning)
+        req = request_from_record(
+            record,
+            [archive / "reference.tif"],
+            aoi_config=AoIConfig(buffer_m=buffer_m),
+            rock_mask_path=archive / "rock_outcrop.gpkg",
+        )
+        raster = crop_reference(req.references, req.aoi)
+    return prepare_pair(
+        req.photo_path,
+        raster,
+        azimuth_deg=req.azimuth_deg,
+        ground_size_m=req.ground_size_m,
+        rock_mask_path=req.rock_mask_path,
+    )
+
+
+def child(args: argparse.Namespace) -> None:
+    from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap, to_model_input
+    from aeroloc.pipeline import load_model
+
+    torch.set_num_threads(args.threads)
+    pair = prepared(Path(args.archive), args.buffer_m)
+    model, label = load_model(args.model)
+    model.eval()
+    if args.engine == "trunk-only":
+        ih, _ = model.spec.input_size
+        s = ih / pair.window_px
+        aoi = np.nan_to_num(pair.aoi_gray, nan=0.5)
+        img = to_model_input(aoi, (round(aoi.shape[0] * s), round(aoi.shape[1] * s)))
+        x = torch.from_numpy(img)[None, None]
+        with torch.inference_mode():
+            t = time.perf_counter()
+            model.trunk(x)
+            seconds = time.perf_counter() - t
+        windows = 0
+    else:
+        hm = compute_heatmap(
+            pair.photo,
+            pair.aoi_gray,
+            model=model,
+            window_px=pair.window_px,
+            pixel_to_map=pair.pixel_to_map,
+            crs=pair.aoi.crs,
+            config=HeatmapConfig(engine=args.engine),
+        )
+        seconds = hm.timings_s["heatmap"]
+        windows = int(hm.valid.sum())
+        np.save(Path(args.scores_dir) / f"{args.engine}.npy", hm.scores)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "engine": args.engine,
+                "seconds": seconds,
+                "windows": windows,
+                "peak_mb": peak_mb,
+                "model": label,
+                "window_px": pair.window_px,
+                "aoi_px": list(pair.aoi_gray.shape),
+            }
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--seed", type=int, default=500)
+    ap.add_argument("--buffer-m", type=float, default=10_000.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--work", default="bench-output")
+    ap.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
+    ap.add_argument("--archive", help=argparse.SUPPRESS)
+    ap.add_argument("--scores-dir", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.engine:
+        child(args)
+        return
+    from scipy.stats import spearmanr
+
+    from aeroloc.synth import make_archive
+
+    work = Path(args.work)
+    archive = work / f"archive-{args.seed}"
+    if not (archive / "truth.json").is_file():
+        make_archive(archive, seed=args.seed, preset="default")
+    rows = []
+    for engine in ENGINES:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--engine",
+            engine,
+            "--archive",
+            str(archive),
+            "--scores-dir",
+            str(work),
+            "--buffer-m",
+            str(args.buffer_m),
+            "--threads",
+            str(args.threads),
+        ]
+        if args.model:
+            cmd += ["--model", args.model]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        print(f"{engine}: {rows[-1]['seconds']:.2f} s", file=sys.stderr)
+    naive = rows[0]["seconds"]
+    trunk = rows[-1]["seconds"]
+    b, d = np.load(work / "batched.npy"), np.load(work / "dense.npy")
+    ok = np.isfinite(b) & np.isfinite(d)
+    rho = spearmanr(b[ok], d[ok])[0]
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}; model {rows[0]['model']}; "
+        f"AoI {rows[0]['aoi_px'][1]} x {rows[0]['aoi_px'][0]} px at 10 m, window "
+        f"{rows[0]['window_px']} px, {rows[0]['windows']} windows\n"
+    )
+    print("| engine | seconds | windows/s | peak RSS (MB) | speed-up vs naive |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        wps = f"{r['windows'] / r['seconds']:.1f}" if r["windows"] else "–"
+        print(
+            f"| {r['engine']} | {r['seconds']:.2f} | {wps} | {r['peak_mb']:.0f} "
+            f"| {naive / r['seconds']:.1f}× |"
+        )
+    print(
+        f"\ndense / trunk-only time: {rows[2]['seconds'] / trunk:.2f} "
+        f"(target ≤ 2); Spearman rank correlation batched vs dense: {rho:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

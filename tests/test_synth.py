@@ -1,0 +1,390 @@
+"""Tests of the synthetic TMA archive generator (``aeroloc.synth``), on the tiny preset."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from pyproj import Transformer
+from rasterio.crs import CRS
+from scipy.ndimage import map_coordinates
+
+from aeroloc.errors import (
+    ConfigError,
+    DataQualityError,
+    InvalidInputError,
+    MissingFileError,
+    RasterReadError,
+)
+from aeroloc.geometry import photo_to_map
+from aeroloc.synth import SynthConfig, get_preset, make_archive
+from aeroloc.synth.photo import frame_layout
+from aeroloc.synth.preview import write_previews
+from aeroloc.synth.render import Sun, cast_shadow, shadow_along_rows
+
+CSV_COLUMNS = [
+    "photo_id",
+    "path",
+    "flight_line",
+    "frame",
+    "lon",
+    "lat",
+    "altitude_m",
+    "focal_length_mm",
+    "azimuth_deg",
+    "view",
+]
+GPKG_COLUMNS = [
+    "photo_id",
+    "path",
+    "flight_line",
+    "frame",
+    "x",
+    "y",
+    "altitude_m",
+    "focal_length_mm",
+    "azimuth_deg",
+    "view",
+    "geometry",
+]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "seed0"
+    messages: list[str] = []
+    manifest = make_archive(out, seed=0, preset="tiny", progress=messages.append)
+    assert manifest.n_photos == 3
+    assert messages and messages[-1].startswith("done")
+    assert set(manifest.paths()) >= {"reference", "truth (json)", "catalog (csv)"}
+    return out
+
+
+@pytest.fixture(scope="module")
+def truth(archive: Path) -> dict:
+    return json.loads((archive / "truth.json").read_text())
+
+
+def _read(path: Path) -> np.ndarray:
+    with rasterio.open(path) as ds:
+        return ds.read()
+
+
+# --------------------------------------------------------------------------- contract
+
+
+def test_reference_and_truth_epoch_grids(archive: Path) -> None:
+    with rasterio.open(archive / "reference.tif") as ref:
+        assert (ref.count, ref.dtypes[0]) == (3, "uint8")
+        assert ref.crs == CRS.from_epsg(3031)
+        assert ref.nodata is None
+        assert ref.transform.a == 10.0 and ref.transform.e == -10.0
+        assert ref.transform.b == 0.0 and ref.transform.d == 0.0
+        assert (ref.width, ref.height) == (1000, 1000)
+        # Antarctica: well inside the EPSG:3031 disk, away from the pole
+        assert 200_000 < math.hypot(*(ref.transform @ (500, 500))) < 3_000_000
+        rgb = ref.read()
+    with rasterio.open(archive / "truth_epoch.tif") as te:
+        assert (te.count, te.dtypes[0]) == (1, "uint8")
+        assert te.crs == CRS.from_epsg(3031)
+        assert te.transform == ref.transform and te.shape == ref.shape
+    # snow near saturation, but not a blank image
+    assert np.percentile(rgb, 75) > 225
+    assert rgb.std() > 20
+
+
+def test_photos_are_unreferenced_scans_with_a_frame(archive: Path, truth: dict) -> None:
+    n = get_preset("tiny").image_px
+    border, strip = frame_layout(n)
+    for photo in truth["photos"]:
+        path = archive / photo["path"]
+        with rasterio.open(path) as ds:
+            assert ds.crs is None and ds.transform == Affine.identity()
+            assert (ds.count, ds.dtypes[0]) == (1, "uint8")
+            scan = ds.read(1)
+        col0, row0, col1, row1 = photo["image_box_px"]
+        assert (col0, row0, col1 - col0, row1 - row0) == (strip, border, n, n)
+        assert scan.shape == (n + 2 * border, strip + n + border)
+        assert list(photo["scan_size_px"]) == [scan.shape[1], scan.shape[0]]
+        # dark film border around a brighter image area, bright marks inside the border
+        assert np.median(scan[: border // 3, col0:col1]) < 40
+        assert np.percentile(scan[row0:row1, col0:col1], 95) > 150
+        assert scan[:border, :].max() > 180
+
+
+def test_truth_affine_matches_geometry(truth: dict) -> None:
+    assert truth["crs"] == "EPSG:3031" and truth["reference"] == "reference.tif"
+    assert truth["seed"] == 0 and truth["config"]["name"] == "tiny"
+    for photo in truth["photos"]:
+        col0, row0, col1, row1 = photo["image_box_px"]
+        expected = photo_to_map(
+            center_x=photo["center_x"],
+            center_y=photo["center_y"],
+            gsd_m=photo["gsd_m"],
+            azimuth_deg=photo["azimuth_deg"],
+            width_px=col1 - col0,
+            height_px=row1 - row0,
+        ) @ Affine.translation(-col0, -row0)
+        got = Affine(*photo["pixel_to_map"])
+        assert got.almost_equals(expected, precision=1e-6)
+        corners = [
+            got @ (c, r) for c, r in ((col0, row0), (col1, row0), (col1, row1), (col0, row1))
+        ]
+        np.testing.assert_allclose(corners, photo["footprint"], atol=1e-6)
+        # ground size follows the camera: altitude × film / focal = gsd × width
+        side = photo["altitude_m"] * 228.6 / 152.4
+        assert side == pytest.approx(photo["gsd_m"] * (col1 - col0), rel=1e-9)
+        # the image top points along the heading
+        top_mid = np.mean(photo["footprint"][:2], axis=0)
+        bearing = math.degrees(
+            math.atan2(top_mid[0] - photo["center_x"], top_mid[1] - photo["center_y"])
+        )
+        assert (bearing - photo["azimuth_deg"] + 180) % 360 - 180 == pytest.approx(0, abs=1e-6)
+
+
+def test_truth_gpkg_has_footprints(archive: Path, truth: dict) -> None:
+    gdf = gpd.read_file(archive / "truth.gpkg")
+    assert gdf.crs.to_epsg() == 3031
+    assert list(gdf["photo_id"]) == [p["photo_id"] for p in truth["photos"]]
+    for geom, photo in zip(gdf.geometry, truth["photos"], strict=True):
+        side = photo["gsd_m"] * (photo["image_box_px"][2] - photo["image_box_px"][0])
+        assert geom.area == pytest.approx(side * side, rel=1e-6)
+
+
+def test_catalog_columns_and_noise_bounds(archive: Path, truth: dict) -> None:
+    csv = pd.read_csv(archive / "catalog.csv")
+    assert list(csv.columns) == CSV_COLUMNS
+    gpkg = gpd.read_file(archive / "catalog.gpkg")
+    assert list(gpkg.columns) == GPKG_COLUMNS
+    assert gpkg.crs.to_epsg() == 3031
+    assert set(csv["view"]) == {"nadir"}
+    assert all((archive / p).is_file() for p in csv["path"])
+    to_3031 = Transformer.from_crs("EPSG:4326", "EPSG:3031", always_xy=True)
+    x, y = to_3031.transform(csv["lon"].to_numpy(), csv["lat"].to_numpy())
+    np.testing.assert_allclose(x, gpkg["x"], atol=0.5)
+    np.testing.assert_allclose(y, gpkg["y"], atol=0.5)
+    np.testing.assert_allclose(gpkg.geometry.x, gpkg["x"])
+
+    cfg = truth["config"]
+    for row, photo in zip(gpkg.itertuples(), truth["photos"], strict=True):
+        assert row.photo_id == photo["photo_id"] and row.frame == photo["frame"]
+        off = math.hypot(row.x - photo["center_x"], row.y - photo["center_y"])
+        assert off <= cfg["position_error_max_m"] + 0.1
+        rel = abs(row.altitude_m / photo["altitude_m"] - 1)
+        assert rel <= cfg["altitude_error_max_frac"] + 1e-3
+        dh = (row.azimuth_deg - photo["azimuth_deg"] + 180) % 360 - 180
+        assert abs(dh) <= cfg["heading_error_max_deg"] + 0.01
+        assert row.focal_length_mm == 152.4
+
+
+def test_flight_line_overlap(truth: dict) -> None:
+    photos = truth["photos"]
+    assert len({p["flight_line"] for p in photos}) == 1
+    frames = [p["frame"] for p in photos]
+    assert frames == list(range(frames[0], frames[0] + len(frames)))
+    for a, b in itertools.pairwise(photos):
+        side = a["gsd_m"] * (a["image_box_px"][2] - a["image_box_px"][0])
+        step = math.hypot(b["center_x"] - a["center_x"], b["center_y"] - a["center_y"])
+        assert 1 - step / side == pytest.approx(0.6, abs=0.04)
+
+
+def test_rock_outcrops_have_add_like_agreement(archive: Path, truth: dict) -> None:
+    rocks = gpd.read_file(archive / "rock_outcrop.gpkg")
+    assert rocks.crs.to_epsg() == 3031 and len(rocks) > 5
+    assert rocks.geometry.is_valid.all()
+    with rasterio.open(archive / "reference.tif") as ref:
+        bounds = ref.bounds
+    minx, miny, maxx, maxy = rocks.total_bounds
+    assert minx >= bounds.left - 50 and maxx <= bounds.right + 50
+    assert miny >= bounds.bottom - 50 and maxy <= bounds.top + 50
+    agreement = truth["rock_outcrop_agreement"]
+    assert agreement["f1"] == pytest.approx(0.74, abs=0.06)
+    assert agreement["precision"] < 0.9 and agreement["recall"] < 0.9
+
+
+# --------------------------------------------------------------------------- truth consistency
+
+
+def _photo_vs_epoch(archive: Path, photo: dict, shift_m: float = 0.0) -> float:
+    """Pearson r between the photo's image area at ~10 m and truth_epoch.tif through the truth."""
+    scan = _read(archive / photo["path"])[0].astype(np.float64)
+    col0, row0, col1, _ = photo["image_box_px"]
+    k = round(10.0 / photo["gsd_m"])
+    n = (col1 - col0) // k
+    blocks = scan[row0 : row0 + n * k, col0 : col0 + n * k].reshape(n, k, n, k).mean(axis=(1, 3))
+    to_map = Affine(*photo["pixel_to_map"])
+    cc, rr = np.meshgrid(col0 + (np.arange(n) + 0.5) * k, row0 + (np.arange(n) + 0.5) * k)
+    x, y = to_map @ (cc.ravel(), rr.ravel())
+    with rasterio.open(archive / "truth_epoch.tif") as ds:
+        epoch = ds.read(1).astype(np.float64)
+        inv = ~ds.transform
+    cols, rows = inv @ (np.asarray(x) + shift_m, np.asarray(y) + shift_m)
+    sampled = map_coordinates(epoch, [rows - 0.5, cols - 0.5], order=1, mode="nearest")
+    return float(np.corrcoef(blocks.ravel(), sampled)[0, 1])
+
+
+def test_photo_matches_truth_epoch_through_the_truth(archive: Path, truth: dict) -> None:
+    for photo in truth["photos"]:
+        r_true = _photo_vs_epoch(archive, photo)
+        r_shifted = _photo_vs_epoch(archive, photo, shift_m=700.0)
+        assert r_true > 0.85, (photo["photo_id"], r_true)
+        assert r_shifted < r_true - 0.3, (photo["photo_id"], r_true, r_shifted)
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_same_archive_other_seed_differs(archive: Path, tmp_path: Path) -> None:
+    again = make_archive(tmp_path / "again", seed=0, preset="tiny")
+    assert (archive / "reference.tif").read_bytes() == again.reference.read_bytes()
+    first = again.photos[0].relative_to(again.out_dir)
+    np.testing.assert_array_equal(_read(archive / first), _read(again.photos[0]))
+    assert (archive / "catalog.csv").read_text() == again.catalog_csv.read_text()
+    assert (archive / "truth.json").read_text() == again.truth_json.read_text()
+
+    other = make_archive(tmp_path / "other", seed=1, preset="tiny")
+    assert not np.array_equal(_read(archive / "reference.tif"), _read(other.reference))
+    assert other.catalog_csv.read_text() != again.catalog_csv.read_text()
+
+
+# --------------------------------------------------------------------------- --dem
+
+
+def _write_dem(path: Path, *, crs: str | None, px_m: float, size: int = 260) -> None:
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    rng = np.random.default_rng(3)
+    dem = 1200 * np.exp(-((xx - 0.5) ** 2 + (yy - 0.45) ** 2) / 0.05)
+    dem += 300 * np.sin(9 * xx) * np.cos(7 * yy) + 20 * rng.standard_normal((size, size))
+    dem = dem.astype(np.float32) + 400
+    transform = Affine(px_m, 0, 500_000, 0, -px_m, 1_500_000)
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 1,
+        "dtype": "float32",
+        "transform": transform,
+        "nodata": -9999.0,
+    }
+    if crs is not None:
+        profile["crs"] = crs
+    dem[:3, :3] = -9999.0  # a few nodata cells get filled
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(dem, 1)
+
+
+def test_dem_in_another_crs_is_placed_in_antarctica(tmp_path: Path) -> None:
+    dem = tmp_path / "dem.tif"
+    _write_dem(dem, crs="EPSG:32633", px_m=30.0)
+    m = make_archive(tmp_path / "out", seed=2, preset="tiny", dem=dem)
+    with rasterio.open(m.reference) as ref:
+        assert (ref.width, ref.height) == (780, 780)  # 260 px × 30 m at 10 m
+        assert ref.crs == CRS.from_epsg(3031)
+        assert 200_000 < math.hypot(*(ref.transform @ (390, 390))) < 3_000_000
+    truth = json.loads(m.truth_json.read_text())
+    assert truth["dem"] == str(dem) and m.n_photos >= 1
+
+
+def test_dem_in_epsg3031_keeps_its_location(tmp_path: Path) -> None:
+    dem = tmp_path / "dem3031.tif"
+    _write_dem(dem, crs="EPSG:3031", px_m=30.0)
+    m = make_archive(tmp_path / "out", seed=2, preset="tiny", dem=dem)
+    with rasterio.open(m.reference) as ref:
+        assert ref.bounds.left == pytest.approx(500_000)
+        assert ref.bounds.top == pytest.approx(1_500_000)
+        assert ref.width == 780
+
+
+def test_bad_dem_inputs(tmp_path: Path) -> None:
+    with pytest.raises(MissingFileError, match="DEM not found"):
+        make_archive(tmp_path / "o1", seed=0, preset="tiny", dem=tmp_path / "nope.tif")
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(b"II*\x00 this is not a tiff")
+    with pytest.raises(RasterReadError, match="cannot read DEM"):
+        make_archive(tmp_path / "o2", seed=0, preset="tiny", dem=corrupt)
+    small = tmp_path / "small.tif"
+    _write_dem(small, crs="EPSG:32633", px_m=10.0, size=40)
+    with pytest.raises(DataQualityError, match="too small"):
+        make_archive(tmp_path / "o3", seed=0, preset="tiny", dem=small)
+    empty = tmp_path / "empty.tif"
+    profile = {"driver": "GTiff", "width": 8, "height": 8, "count": 1, "dtype": "float32"}
+    with rasterio.open(empty, "w", nodata=-9999.0, **profile) as ds:
+        ds.write(np.full((1, 8, 8), -9999.0, np.float32))
+    with pytest.raises(DataQualityError, match="no valid elevation"):
+        make_archive(tmp_path / "o4", seed=0, preset="tiny", dem=empty)
+    assert not (tmp_path / "o1").exists() or not any((tmp_path / "o1").iterdir())
+
+
+def test_dem_too_small_for_preset(tmp_path: Path) -> None:
+    dem = tmp_path / "dem.tif"
+    _write_dem(dem, crs="EPSG:32633", px_m=30.0, size=180)
+    with pytest.raises(InvalidInputError, match="too small for preset 'default'"):
+        make_archive(tmp_path / "out", seed=0, preset="default", dem=dem)
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- previews
+
+
+def test_previews(archive: Path, truth: dict, tmp_path: Path) -> None:
+    photo_id = truth["photos"][1]["photo_id"]
+    written = write_previews(archive, tmp_path, photo_id=photo_id, size_px=128)
+    assert set(written) == {"reference", "epoch", "photo", "rock", "scan", "detail"}
+    for path in written.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(InvalidInputError, match="not in"):
+        write_previews(archive, tmp_path, photo_id="CA0000V0000")
+
+
+# --------------------------------------------------------------------------- config and units
+
+
+def test_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown synth preset 'huge'"):
+        make_archive(tmp_path, seed=0, preset="huge")
+    with pytest.raises(ConfigError, match="unknown synth config key"):
+        get_preset("tiny", bogus=1)
+    with pytest.raises(ConfigError, match="image_px"):
+        SynthConfig(image_px=10)
+    with pytest.raises(ConfigError, match="finer than"):
+        SynthConfig(photo_gsd_m=12.0)
+    with pytest.raises(ConfigError, match="does not fit"):
+        SynthConfig(scene_size_m=5000.0)
+    with pytest.raises(InvalidInputError, match="seed must be a non-negative integer"):
+        make_archive(tmp_path, seed=-1, preset="tiny")
+
+
+def test_presets() -> None:
+    default = get_preset("default")
+    assert (default.n_lines, default.photos_per_line, default.scene_size_m) == (3, 8, 40_000.0)
+    assert default.image_px >= 2000 and default.photo_gsd_m == 2.0
+    assert default.nominal_altitude_m == pytest.approx(2400 * 2.0 * 152.4 / 228.6)
+    tiny = get_preset("tiny")
+    assert (tiny.n_lines, tiny.photos_per_line, tiny.image_px) == (1, 3, 1000)
+
+
+def test_shadow_ray_march_known_answer() -> None:
+    # a 100 m wall on flat ground, sun at 45°: shadow 100 m long behind it
+    h = np.zeros((2, 200), np.float32)
+    h[:, 10] = 100.0
+    mask = shadow_along_rows(h, 1.0, 1.0, eps_m=0.2)
+    assert not mask[:, :11].any()
+    assert mask[:, 11:110].all() and not mask[:, 110:].any()
+
+
+def test_cast_shadow_follows_the_sun() -> None:
+    # a tower in the middle of a flat 10 m DEM; sun from the east (az 90°) at 45°
+    dem = np.zeros((101, 101), np.float32)
+    dem[48:53, 48:53] = 200.0
+    shadow = cast_shadow(dem, 10.0, Sun(azimuth_deg=90.0, elevation_deg=45.0))
+    assert shadow[50, 60] < 0.1  # east of the tower: lit
+    assert shadow[50, 40] > 0.9 and shadow[50, 35] > 0.9  # west: in its 200 m shadow
+    assert shadow[50, 20] < 0.1  # beyond the shadow's end
