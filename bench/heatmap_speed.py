@@ -6,7 +6,9 @@ Synthesises (once) a default-preset archive with a benchmark seed, prepares
 its first photo, then times each engine in its own child process (so peak
 memory is per engine): windows/s, seconds, peak RSS, and the ratio to
 ``naive``. ``trunk-only`` is one bare trunk pass over the AoI at model scale,
-the physical limit of the dense engine. Prints a Markdown table.
+the physical limit of the dense engine. The photo and AoI are prepared once
+in the parent, so the peak RSS is that of the model and the engine alone
+(torch and the model included). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -53,17 +55,22 @@ def prepared(archive: Path, buffer_m: float):
 
 
 def child(args: argparse.Namespace) -> None:
+    from affine import Affine
+    from rasterio.crs import CRS
+
     from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap, to_model_input
     from aeroloc.pipeline import load_model
 
     torch.set_num_threads(args.threads)
-    pair = prepared(Path(args.archive), args.buffer_m)
+    data = np.load(Path(args.scores_dir) / "prepared.npz")
+    photo, aoi_gray = data["photo"], data["aoi"]
+    window_px = int(data["window_px"])
     model, label = load_model(args.model)
     model.eval()
     if args.engine == "trunk-only":
         ih, _ = model.spec.input_size
-        s = ih / pair.window_px
-        aoi = np.nan_to_num(pair.aoi_gray, nan=0.5)
+        s = ih / window_px
+        aoi = np.nan_to_num(aoi_gray, nan=0.5)
         img = to_model_input(aoi, (round(aoi.shape[0] * s), round(aoi.shape[1] * s)))
         x = torch.from_numpy(img)[None, None]
         with torch.inference_mode():
@@ -73,12 +80,12 @@ def child(args: argparse.Namespace) -> None:
         windows = 0
     else:
         hm = compute_heatmap(
-            pair.photo,
-            pair.aoi_gray,
+            photo,
+            aoi_gray,
             model=model,
-            window_px=pair.window_px,
-            pixel_to_map=pair.pixel_to_map,
-            crs=pair.aoi.crs,
+            window_px=window_px,
+            pixel_to_map=Affine(*data["pixel_to_map"]),
+            crs=CRS.from_epsg(3031),
             config=HeatmapConfig(engine=args.engine),
         )
         seconds = hm.timings_s["heatmap"]
@@ -93,8 +100,8 @@ def child(args: argparse.Namespace) -> None:
                 "windows": windows,
                 "peak_mb": peak_mb,
                 "model": label,
-                "window_px": pair.window_px,
-                "aoi_px": list(pair.aoi_gray.shape),
+                "window_px": window_px,
+                "aoi_px": list(aoi_gray.shape),
             }
         )
     )
@@ -122,6 +129,14 @@ def main() -> None:
     archive = work / f"archive-{args.seed}"
     if not (archive / "truth.json").is_file():
         make_archive(archive, seed=args.seed, preset="default")
+    pair = prepared(archive, args.buffer_m)
+    np.savez(
+        work / "prepared.npz",
+        photo=pair.photo,
+        aoi=pair.aoi_gray,
+        window_px=pair.window_px,
+        pixel_to_map=np.array(list(pair.pixel_to_map)[:6]),
+    )
     rows = []
     for engine in ENGINES:
         cmd = [

@@ -38,9 +38,19 @@ def test_version():
 
 
 def test_aoi_writes_raster_and_polygons(archive, first_id, tmp_path):
-    result = run("aoi", "--reference", archive / "reference.tif", "--catalog",
-                 archive / "catalog.csv", "--photo-id", first_id, "--buffer-m", "1000",
-                 "--out", tmp_path)
+    result = run(
+        "aoi",
+        "--reference",
+        archive / "reference.tif",
+        "--catalog",
+        archive / "catalog.csv",
+        "--photo-id",
+        first_id,
+        "--buffer-m",
+        "1000",
+        "--out",
+        tmp_path,
+    )
     assert result.exit_code == 0, result.output
     with rasterio.open(tmp_path / "aoi.tif") as ds:
         assert ds.crs.to_epsg() == 3031 and ds.count == 3
@@ -48,9 +58,21 @@ def test_aoi_writes_raster_and_polygons(archive, first_id, tmp_path):
 
 
 def test_preprocess_writes_rasters_and_preview(archive, first_id, tmp_path):
-    result = run("preprocess", "--reference", archive / "reference.tif", "--catalog",
-                 archive / "catalog.gpkg", "--photo-id", first_id, "--buffer-m", "1000",
-                 "--rock-mask", archive / "rock_outcrop.gpkg", "--out", tmp_path)
+    result = run(
+        "preprocess",
+        "--reference",
+        archive / "reference.tif",
+        "--catalog",
+        archive / "catalog.gpkg",
+        "--photo-id",
+        first_id,
+        "--buffer-m",
+        "1000",
+        "--rock-mask",
+        archive / "rock_outcrop.gpkg",
+        "--out",
+        tmp_path,
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "preview.png").stat().st_size > 1000
     assert (tmp_path / "aoi_rotated.tif").is_file()
@@ -59,13 +81,30 @@ def test_preprocess_writes_rasters_and_preview(archive, first_id, tmp_path):
 
 def test_locate_from_catalog_writes_every_file_and_evaluates(archive, first_id, tmp_path):
     out = tmp_path / "loc"
-    result = run("locate", "--reference", archive / "reference.tif", "--catalog",
-                 archive / "catalog.gpkg", "--photo-id", first_id, "--rock-mask",
-                 archive / "rock_outcrop.gpkg", "--model", "effnet-lite0-siamese", *FAST,
-                 "--out", out)
+    result = run(
+        "locate",
+        "--reference",
+        archive / "reference.tif",
+        "--catalog",
+        archive / "catalog.gpkg",
+        "--photo-id",
+        first_id,
+        "--rock-mask",
+        archive / "rock_outcrop.gpkg",
+        "--model",
+        "effnet-lite0-siamese",
+        *FAST,
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
-    for name in ("result.json", "heatmap.tif", "heatmap.png", "candidates.gpkg",
-                 "heatmap_cells.npy"):
+    for name in (
+        "result.json",
+        "heatmap.tif",
+        "heatmap.png",
+        "candidates.gpkg",
+        "heatmap_cells.npy",
+    ):
         assert (out / name).is_file(), name
     res = json.loads((out / "result.json").read_text())
     assert res["best"]["status"] == "unverified"
@@ -84,9 +123,24 @@ def test_locate_without_catalog(archive, first_id, tmp_path):
     cx, cy = truth["center_x"], truth["center_y"]
     bounds = f"{cx - 3000},{cy - 3000},{cx + 3000},{cy + 3000}"
     photo = archive / "photos" / f"{first_id}.tif"
-    result = run("locate", photo, "--reference", archive / "reference.tif", "--aoi", bounds,
-                 "--gsd-m", truth["gsd_m"], "--azimuth-deg", truth["azimuth_deg"],
-                 "--model", "effnet-lite0-siamese", "--stride", "0.5", "--out", tmp_path)
+    result = run(
+        "locate",
+        photo,
+        "--reference",
+        archive / "reference.tif",
+        "--aoi",
+        bounds,
+        "--gsd-m",
+        truth["gsd_m"],
+        "--azimuth-deg",
+        truth["azimuth_deg"],
+        "--model",
+        "effnet-lite0-siamese",
+        "--stride",
+        "0.5",
+        "--out",
+        tmp_path,
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "result.json").is_file()
 
@@ -94,24 +148,96 @@ def test_locate_without_catalog(archive, first_id, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["locate", "missing.tif", "--reference", "nope.tif", "--aoi", "0,0,1,1", "--gsd-m", "2",
-          "--azimuth-deg", "0", "--out", "x"], "not found"),
-        (["locate", "--reference", "{ref}", "--catalog", "{cat}", "--photo-id", "{pid}",
-          "--model", "vgg", "--out", "{tmp}"], "unknown model"),
-        (["aoi", "--reference", "{ref}", "--catalog", "{cat}", "--photo-id", "{pid}",
-          "--columns", "photo_id=ENTITY", "--out", "{tmp}"], "ENTITY"),
-        (["aoi", "--reference", "{ref}", "--catalog", "{cat}", "--photo-id", "nobody",
-          "--out", "{tmp}"], "nobody"),
-        (["aoi", "--reference", "{corrupt}", "--catalog", "{cat}", "--photo-id", "{pid}",
-          "--out", "{tmp}"], "cannot read"),
+        (
+            [
+                "locate",
+                "missing.tif",
+                "--reference",
+                "nope.tif",
+                "--aoi",
+                "0,0,1,1",
+                "--gsd-m",
+                "2",
+                "--azimuth-deg",
+                "0",
+                "--out",
+                "x",
+            ],
+            "not found",
+        ),
+        (
+            [
+                "locate",
+                "--reference",
+                "{ref}",
+                "--catalog",
+                "{cat}",
+                "--photo-id",
+                "{pid}",
+                "--model",
+                "vgg",
+                "--out",
+                "{tmp}",
+            ],
+            "unknown model",
+        ),
+        (
+            [
+                "aoi",
+                "--reference",
+                "{ref}",
+                "--catalog",
+                "{cat}",
+                "--photo-id",
+                "{pid}",
+                "--columns",
+                "photo_id=ENTITY",
+                "--out",
+                "{tmp}",
+            ],
+            "ENTITY",
+        ),
+        (
+            [
+                "aoi",
+                "--reference",
+                "{ref}",
+                "--catalog",
+                "{cat}",
+                "--photo-id",
+                "nobody",
+                "--out",
+                "{tmp}",
+            ],
+            "nobody",
+        ),
+        (
+            [
+                "aoi",
+                "--reference",
+                "{corrupt}",
+                "--catalog",
+                "{cat}",
+                "--photo-id",
+                "{pid}",
+                "--out",
+                "{tmp}",
+            ],
+            "cannot read",
+        ),
         (["synth", "--out", "{tmp}", "--preset", "tiny", "--dem", "nope.tif"], "not found"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(archive, first_id, tmp_path, args, message):
     corrupt = tmp_path / "corrupt.tif"
     corrupt.write_bytes(b"II*\x00garbage" * 10)
-    values = {"ref": archive / "reference.tif", "cat": archive / "catalog.gpkg",
-              "pid": first_id, "tmp": tmp_path / "out", "corrupt": corrupt}
+    values = {
+        "ref": archive / "reference.tif",
+        "cat": archive / "catalog.gpkg",
+        "pid": first_id,
+        "tmp": tmp_path / "out",
+        "corrupt": corrupt,
+    }
     argv = [a.format(**values) for a in args]
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 2, result.output

@@ -48,7 +48,10 @@ def test_rotated_grid_maps_cells_to_map_and_back():
         center_x=1000.0, center_y=-2000.0, gsd_m=10.0, azimuth_deg=37.0, width_px=200, height_px=200
     )
     hm = Heatmap(
-        scores=np.zeros((5, 5), np.float32), window_px=40, stride_px=10, pixel_to_map=t,
+        scores=np.zeros((5, 5), np.float32),
+        window_px=40,
+        stride_px=10,
+        pixel_to_map=t,
         crs=CRS_3031,
     )
     x, y = hm.center_map(2, 3)
@@ -77,7 +80,12 @@ def _scene(window: int = 40):
 def test_engine_finds_window_cut_at_known_place(model, engine):
     aoi, photo, truth = _scene()
     hm = compute_heatmap(
-        photo, aoi, model=model, window_px=40, pixel_to_map=Affine.identity(), crs=CRS_3031,
+        photo,
+        aoi,
+        model=model,
+        window_px=40,
+        pixel_to_map=Affine.identity(),
+        crs=CRS_3031,
         config=HeatmapConfig(engine=engine),
     )
     best = np.unravel_index(np.nanargmax(hm.scores), hm.shape)
@@ -90,7 +98,12 @@ def test_engines_agree(model):
     aoi, photo, _ = _scene()
     maps = {
         e: compute_heatmap(
-            photo, aoi, model=model, window_px=40, pixel_to_map=Affine.identity(), crs=CRS_3031,
+            photo,
+            aoi,
+            model=model,
+            window_px=40,
+            pixel_to_map=Affine.identity(),
+            crs=CRS_3031,
             config=HeatmapConfig(engine=e),
         ).scores
         for e in ("naive", "batched", "dense")
@@ -106,34 +119,53 @@ def test_nodata_windows_score_nan_and_are_not_ranked(model):
     aoi, photo, _ = _scene()
     aoi[:, :50] = np.nan
     hm = compute_heatmap(
-        photo, aoi, model=model, window_px=40, pixel_to_map=Affine.identity(), crs=CRS_3031,
+        photo,
+        aoi,
+        model=model,
+        window_px=40,
+        pixel_to_map=Affine.identity(),
+        crs=CRS_3031,
         config=HeatmapConfig(engine="dense"),
     )
     assert np.isnan(hm.scores[:, 0]).all()
     assert np.isfinite(hm.scores[:, -1]).all()
     aoi[:] = np.nan
     with pytest.raises(DataQualityError, match="nodata"):
-        compute_heatmap(photo, aoi, model=model, window_px=40, pixel_to_map=Affine.identity(),
-                        crs=CRS_3031)
+        compute_heatmap(
+            photo, aoi, model=model, window_px=40, pixel_to_map=Affine.identity(), crs=CRS_3031
+        )
 
 
 def test_textureless_photo_and_bad_config_are_errors(model):
     aoi, photo, _ = _scene()
     with pytest.raises(DataQualityError, match="no texture"):
-        compute_heatmap(np.full_like(photo, 0.9), aoi, model=model, window_px=40,
-                        pixel_to_map=Affine.identity(), crs=CRS_3031)
+        compute_heatmap(
+            np.full_like(photo, 0.9),
+            aoi,
+            model=model,
+            window_px=40,
+            pixel_to_map=Affine.identity(),
+            crs=CRS_3031,
+        )
     with pytest.raises(ConfigError, match="unknown engine"):
         HeatmapConfig(engine="gpu")
     with pytest.raises(DataQualityError, match="smaller than one window"):
-        compute_heatmap(photo, aoi[:30, :30], model=model, window_px=40,
-                        pixel_to_map=Affine.identity(), crs=CRS_3031)
+        compute_heatmap(
+            photo,
+            aoi[:30, :30],
+            model=model,
+            window_px=40,
+            pixel_to_map=Affine.identity(),
+            crs=CRS_3031,
+        )
 
 
 def test_heatmap_files_are_north_up_and_georeferenced(tmp_path):
     import rasterio
 
-    t = photo_to_map(center_x=5000.0, center_y=5000.0, gsd_m=10.0, azimuth_deg=30.0,
-                     width_px=100, height_px=100)
+    t = photo_to_map(
+        center_x=5000.0, center_y=5000.0, gsd_m=10.0, azimuth_deg=30.0, width_px=100, height_px=100
+    )
     scores = np.arange(36, dtype=np.float32).reshape(6, 6) / 36
     hm = Heatmap(scores=scores, window_px=40, stride_px=12, pixel_to_map=t, crs=CRS_3031)
     grid, gt = north_up(hm)

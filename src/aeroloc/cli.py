@@ -502,7 +502,10 @@ def evaluate(
 )
 @click.option("--model", "model_spec", default=None, help="Model name or checkpoint.")
 @click.option(
-    "--engine", type=click.Choice(["dense", "batched", "naive"]), default="batched", show_default=True
+    "--engine",
+    type=click.Choice(["dense", "batched", "naive"]),
+    default="batched",
+    show_default=True,
 )
 def demo(out_dir: Path, seed: int, preset: str, model_spec: str | None, engine: str) -> None:
     """Run the full pipeline on a synthetic archive and report against its truth.
