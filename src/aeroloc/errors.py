@@ -36,10 +36,6 @@ class CRSError(InvalidInputError):
     """A CRS string is unknown, or a raster/vector that needs one has none."""
 
 
-class CRSMismatchError(CRSError):
-    """Two inputs are in different CRSs where the same CRS is required."""
-
-
 class CatalogError(InvalidInputError):
     """A photo catalog lacks a column or has an invalid value (names row and column)."""
 
