@@ -118,8 +118,8 @@ class Heatmap:
         offset = self.window_px / 2 - self.stride_px / 2
         return (
             self.pixel_to_map
-            * Affine.translation(offset, offset)
-            * Affine.scale(self.stride_px, self.stride_px)
+            @ Affine.translation(offset, offset)
+            @ Affine.scale(self.stride_px, self.stride_px)
         )
 
     def percentile(self, score: float) -> float:
