@@ -507,10 +507,27 @@ def evaluate(
     default="batched",
     show_default=True,
 )
-def demo(out_dir: Path, seed: int, preset: str, model_spec: str | None, engine: str) -> None:
+@click.option(
+    "--buffer-m",
+    type=float,
+    default=5_000.0,
+    show_default=True,
+    help="AoI buffer (the synthetic catalog is off by at most 3 km).",
+)
+def demo(
+    out_dir: Path, seed: int, preset: str, model_spec: str | None, engine: str, buffer_m: float
+) -> None:
     """Run the full pipeline on a synthetic archive and report against its truth.
 
-    Synthesises an archive, locates every photo with the default model,
+    summary = run_demo(
+        out_dir,
+        seed=seed,
+        preset=preset,
+        model=model_spec,
+        engine=engine,
+        buffer_m=buffer_m,
+        say=_say,
+    )
     evaluates and writes report.md with every heatmap. Reruns skip finished photos.
     """
     from aeroloc.demo import run_demo
