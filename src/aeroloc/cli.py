@@ -301,6 +301,107 @@ def _parse_floats(text: str, n: int, what: str) -> list[float]:
 
 
 @cli.command()
+@click.option(
+    "--archive",
+    "archives",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Synthetic archive folder (repeat).",
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--buffer-m",
+    type=float,
+    default=None,
+    help="AoI buffer around each photo (default: the dataset builder's).",
+)
+@click.option(
+    "--threshold",
+    type=int,
+    default=None,
+    help="Fixed gray threshold for the binary variant (default: averaged histogram).",
+)
+def triplets(
+    archives: tuple[Path, ...], out_dir: Path, buffer_m: float | None, threshold: int | None
+) -> None:
+    """Build a training dataset (photo, true window, AoI) from synthetic archives.
+
+    Every photo is prepared exactly as `locate` prepares it (noisy catalog
+    centre, altitude and heading); triplets are sampled from it at training time.
+    """
+    from aeroloc.triplets import DEFAULT_BUFFER_M, triplets_command
+
+    triplets_command(
+        list(archives),
+        out_dir,
+        buffer_m=DEFAULT_BUFFER_M if buffer_m is None else buffer_m,
+        threshold=threshold,
+    )
+
+
+@cli.command()
+@click.option("--model", "model_name", required=True, help="Registry name of the model.")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Dataset folder written by `aeroloc triplets`.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Checkpoint file to write (.pt).",
+)
+@click.option("--epochs", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option(
+    "--resume", type=click.Path(path_type=Path), default=None, help="Checkpoint to continue from."
+)
+@click.option("--lr", type=float, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option(
+    "--weights",
+    default="preset",
+    help="imagenet, none (random init), a path, or preset (the model's default).",
+)
+@click.option("--threads", type=int, default=None)
+def train(
+    model_name: str,
+    data: Path,
+    out_path: Path,
+    epochs: int | None,
+    seed: int | None,
+    resume: Path | None,
+    lr: float | None,
+    batch_size: int | None,
+    weights: str,
+    threads: int | None,
+) -> None:
+    """Train a similarity model on a triplet dataset (thesis recipes as presets).
+
+    Splits 8:1:1 by flight line, stops early on the validation confidence
+    level, writes the checkpoint, its loss curve and can resume.
+    """
+    from aeroloc.train import train_command
+
+    train_command(
+        model=model_name,
+        data=data,
+        out=out_path,
+        epochs=epochs,
+        seed=seed,
+        resume=resume,
+        lr=lr,
+        batch_size=batch_size,
+        weights=weights,
+        threads=threads,
+    )
+
+
+@cli.command()
 @click.argument("photo", required=False, type=click.Path(path_type=Path))
 @_reference_option
 @_catalog_options

@@ -1,0 +1,198 @@
+"""Adaptive training: smoke run, checkpoints, resume, determinism, evaluation, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
+from aeroloc.files import write_json
+from aeroloc.models import get_model, load_checkpoint, read_checkpoint, save_checkpoint
+from aeroloc.synth import get_preset, make_archive
+from aeroloc.train import (
+    TrainConfig,
+    _batch_loss,
+    preset,
+    train,
+)
+from aeroloc.triplets import (
+    AugmentConfig,
+    DatasetManifest,
+    TripletDataset,
+    build_dataset,
+    load_samples,
+    read_manifest,
+)
+
+SEED = 11  # the same archive as tests/test_triplets.py (tests use seeds 0-99)
+SMALL = {"input_size": 64, "grid": 2}
+
+
+def tiny_dataset(factory: pytest.TempPathFactory) -> DatasetManifest:
+    """A 3-line × 2-photo tiny archive and its dataset, built once per session."""
+    base = factory.getbasetemp() / "aeroloc-tiny-triplets"
+    data = base / "data"
+    if (data / "manifest.json").is_file():
+        return read_manifest(data)
+    config = get_preset("tiny", n_lines=3, photos_per_line=2)
+    make_archive(base / "archive", seed=SEED, config=config)
+    return build_dataset([base / "archive"], data, buffer_m=2000.0)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> DatasetManifest:
+    return tiny_dataset(tmp_path_factory)
+
+
+def small_config(**kw: object) -> TrainConfig:
+    base = preset(
+        "effnet-lite0-siamese",
+        model_options=SMALL,
+        epochs=1,
+        batch_size=4,
+        items_per_sample=6,
+        lr=1e-3,
+        val_fraction=0.2,
+        test_fraction=0.2,
+        hard_start_epoch=1,
+        seed=5,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def _fixed_loss(model: torch.nn.Module, manifest: DatasetManifest, idx: tuple[int, ...]) -> float:
+    ds = TripletDataset(
+        load_samples(manifest, idx),
+        mode="gray",
+        input_hw=(64, 64),
+        augment=AugmentConfig.none(),
+        items_per_sample=4,
+        seed=99,
+    )
+    items = [ds[i] for i in range(len(ds))]
+    batch = {k: torch.stack([it[k] for it in items]) for k in ("anchor", "positive", "negatives")}
+    model.eval()
+    with torch.no_grad():
+        return float(_batch_loss(model, batch, None))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def trained(manifest: DatasetManifest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One epoch of training on the tiny dataset, with its progress events."""
+    out = tmp_path_factory.mktemp("train") / "model.pt"
+    cfg = small_config(epochs=1)
+    events: list = []
+    result = train(cfg, manifest.root, out, progress=events.append)
+    return {"result": result, "config": cfg, "out": out, "events": events}
+
+
+def test_one_epoch_lowers_the_loss(trained: dict, manifest: DatasetManifest) -> None:
+    result, cfg = trained["result"], trained["config"]
+    torch.manual_seed(cfg.seed)
+    before_model = get_model("effnet-lite0-siamese", **SMALL)
+    after_model = load_checkpoint(result.checkpoint)
+    idx = result.split.train
+    assert _fixed_loss(after_model, manifest, idx) < _fixed_loss(before_model, manifest, idx)
+    phases = {e.phase for e in trained["events"]}
+    assert {"step", "validate", "epoch", "done"} <= phases
+    assert result.before is not None and result.test is not None
+    assert result.loss_curve.is_file() and result.loss_curve.read_bytes()[:4] == b"\x89PNG"
+    history = json.loads(result.history_path.read_text())
+    assert history["data_hash"] == manifest.data_hash
+    assert [h["epoch"] for h in history["history"]] == [-1, 0]
+
+
+def test_checkpoint_records_and_reloads_identically(
+    trained: dict, manifest: DatasetManifest
+) -> None:
+    result = trained["result"]
+    ckpt = read_checkpoint(result.checkpoint)
+    assert ckpt.model == "effnet-lite0-siamese"
+    assert ckpt.preprocessing == "gray" and ckpt.input_size == (64, 64)
+    assert ckpt.data_hash == manifest.data_hash
+    assert ckpt.model_config["input_size"] == 64
+    assert ckpt.config["model"] == "effnet-lite0-siamese" and ckpt.config["seed"] == 5
+    assert set(ckpt.config["split"]) >= {"train_groups", "val_groups", "test_groups"}
+    a = load_checkpoint(result.checkpoint)
+    b = load_checkpoint(result.checkpoint)
+    x = torch.rand(3, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(a.embed(x), b.embed(x))
+    # Re-saving the loaded model and loading again changes nothing.
+    again = save_checkpoint(a, trained["out"].with_name("again.pt"))
+    c = load_checkpoint(again)
+    with torch.inference_mode():
+        assert torch.equal(a.embed(x), c.embed(x))
+
+
+def test_training_is_deterministic_and_resumes(
+    trained: dict, manifest: DatasetManifest, tmp_path: Path
+) -> None:
+    cfg, first = trained["config"], trained["result"]
+    again = train(cfg, manifest.root, tmp_path / "a.pt")
+    assert again.history[1]["train_loss"] == first.history[1]["train_loss"]
+    sd_first = read_checkpoint(first.checkpoint).state_dict
+    for k, v in read_checkpoint(again.checkpoint).state_dict.items():
+        assert torch.equal(v, sd_first[k]), k
+    last = read_checkpoint(first.last_checkpoint)
+    assert last.extra["epoch"] == 1 and "optimizer" in last.extra
+    resumed = train(
+        replace(cfg, epochs=2), manifest.root, tmp_path / "b.pt", resume=first.last_checkpoint
+    )
+    assert [h["epoch"] for h in resumed.history] == [-1, 0, 1]
+    assert resumed.history[1] == first.history[1]
+    assert resumed.before is None and resumed.history[2]["mined"]
+    assert read_checkpoint(resumed.last_checkpoint).extra["epoch"] == 2
+    # Nothing left to train: the last checkpoint's best model is written again.
+    done = train(cfg, manifest.root, tmp_path / "c.pt", resume=first.last_checkpoint)
+    assert [h["epoch"] for h in done.history] == [-1, 0] and done.best_epoch == 0
+    # A plain model checkpoint at its last epoch holds no training state to finish from.
+    with pytest.raises(DataQualityError, match="raise --epochs"):
+        train(cfg, manifest.root, tmp_path / "d.pt", resume=first.checkpoint)
+
+
+def test_too_small_or_wrong_input(manifest: DatasetManifest, tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    (small / "samples").mkdir(parents=True)
+    rec = manifest.samples[0]
+    dst = small / rec.file
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(manifest.root / rec.file, dst)
+    one = replace(manifest, root=small, samples=(rec,))
+    write_json(small / "manifest.json", one.to_dict())
+    with pytest.raises(InvalidInputError, match="flight line"):
+        train(small_config(), small, tmp_path / "m.pt")
+    with pytest.raises(DataQualityError, match="at least 2"):
+        train(small_config(val_fraction=0.0, test_fraction=0.0), small, tmp_path / "m.pt")
+    with pytest.raises(ConfigError, match="unknown model"):
+        preset("alexnet")
+    with pytest.raises(ConfigError, match="unknown training option"):
+        preset("signet", learning_rate=1.0)
+    with pytest.raises(ConfigError, match="lr"):
+        TrainConfig(lr=-1.0)
+    with pytest.raises(ConfigError, match="optimizer"):
+        TrainConfig(optimizer="sgd")
+    signet = save_checkpoint(get_model("signet"), tmp_path / "signet.pt")
+    with pytest.raises(ConfigError, match="holds model 'signet'"):
+        train(small_config(), manifest.root, tmp_path / "m.pt", resume=signet)
+
+
+def test_presets_follow_the_thesis() -> None:
+    s = preset("signet")
+    assert (s.optimizer, s.lr, s.rho, s.eps, s.weight_decay, s.batch_size) == (
+        "rmsprop",
+        1e-4,
+        0.9,
+        1e-8,
+        5e-4,
+        128,
+    )
+    assert s.plateau_factor == 0.1 and s.weights is None
+    r = preset("resnet50-siamese")
+    assert (r.optimizer, r.lr) == ("adam", 1e-4)
+    assert TrainConfig.from_dict(s.to_dict()) == s
