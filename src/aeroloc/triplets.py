@@ -260,6 +260,41 @@ def read_manifest(path: str | os.PathLike[str]) -> DatasetManifest:
         raise ConfigError(f"dataset manifest {p} is incomplete or corrupt: {exc!r}") from exc
 
 
+def combine_datasets(manifests: Sequence[DatasetManifest]) -> DatasetManifest:
+    """One dataset made of several (samples keep their files; the first folder is the root).
+
+    Raises:
+        InvalidInputError: no dataset, different window scales or CRSs, or a
+            photo in two datasets.
+    """
+    if not manifests:
+        raise InvalidInputError("no dataset given")
+    if len(manifests) == 1:
+        return manifests[0]
+    first = manifests[0]
+    for m in manifests[1:]:
+        if m.store_window_px != first.store_window_px:
+            raise InvalidInputError(
+                f"datasets {first.root} and {m.root} store windows of different sizes"
+            )
+        if CRS.from_user_input(m.crs) != CRS.from_user_input(first.crs):
+            raise InvalidInputError(f"datasets {first.root} and {m.root} use different CRSs")
+    samples = [
+        replace(s, file=str((m.root / s.file).resolve())) for m in manifests for s in m.samples
+    ]
+    ids = [s.sample_id for s in samples]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise InvalidInputError(f"photo(s) in more than one dataset: {', '.join(dupes[:5])}")
+    return replace(
+        first,
+        samples=tuple(samples),
+        archives=tuple(a for m in manifests for a in m.archives),
+        skipped=tuple(x for m in manifests for x in m.skipped),
+        data_hash=dataset_hash(samples),
+    )
+
+
 # -- splits -----------------------------------------------------------------------------
 
 
@@ -1474,6 +1509,7 @@ __all__ = [
     "augment_photo",
     "box_sums",
     "build_dataset",
+    "combine_datasets",
     "confidence_level",
     "crop_window",
     "dataset_hash",

@@ -220,6 +220,19 @@ class Embedder(nn.Module, abc.ABC):
         """
         return self.head_from_map(self.trunk(x))
 
+    def similarity_map(self, anchor: Tensor, fmap: Tensor) -> Tensor:
+        """Similarity ``[h' x w']`` of one embedding ``[D]`` to every window of a trunk map.
+
+        Args:
+            anchor: ``[D]`` embedding (usually the photo's).
+            fmap: ``[1 x F x h x w]`` from :meth:`trunk`.
+
+        Models whose windows have long embeddings override this with a
+        cheaper equivalent; the result must equal this default.
+        """
+        desc = self.head_from_map(fmap)[0]  # [D x h' x w']
+        return self.similarity(anchor, desc.movedim(0, -1))
+
     def forward(self, x: Tensor) -> Tensor:
         """Same as :meth:`embed`."""
         return self.embed(x)

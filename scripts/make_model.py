@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Reproduce the shipped default checkpoint (``make model``).
+
+    python scripts/make_model.py [--work build/model] [--out PATH] [--epochs N]
+
+Steps, each skipped when its output is already there (so an interrupted run
+resumes):
+
+1. ``aeroloc synth`` archives for the training seeds (default 1000-1005, the
+   ``default`` preset) and the held-out seeds (default 100-104, the demo's);
+   training seeds are disjoint from those of the tests (0-99), the demo and
+   the benchmarks (100-199, 500-599).
+2. ``aeroloc triplets`` datasets of both (every photo prepared as ``locate``
+   prepares it).
+3. ``aeroloc train`` of ``effnet-lite0-siamese`` with its preset (split by
+   flight line, early stopping on the validation confidence level).
+4. The held-out evaluation of the untrained (ImageNet) and the trained model
+   with the dense engine: mean confidence level, recall@1/5/10, written to
+   ``<work>/metrics.json`` — the numbers of ``docs/models.md``.
+
+The checkpoint is written to ``--out`` (default: the package's
+``src/aeroloc/weights/effnet-lite0-siamese.pt``, which ``locate`` loads when
+no model is named).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aeroloc.errors import AeroLocError
+from aeroloc.files import write_json
+from aeroloc.models import DEFAULT_MODEL, get_model, load_checkpoint
+from aeroloc.synth import make_archive
+from aeroloc.train import evaluate as evaluate_samples
+from aeroloc.train import preset, train
+from aeroloc.triplets import build_dataset, load_samples, read_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "src" / "aeroloc" / "weights" / f"{DEFAULT_MODEL}.pt"
+MAX_SHIPPED_BYTES = 20 * 1024 * 1024
+
+
+def seeds(text: str) -> list[int]:
+    """``"1000-1005"`` or ``"1,2,5"`` → list of seeds."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def log(msg: str, t0: float) -> None:
+    print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", flush=True)
+
+
+def archives(work: Path, seed_list: list[int], t0: float) -> list[Path]:
+    out = []
+    for s in seed_list:
+        folder = work / "archives" / f"default-{s}"
+        if not (folder / "truth.json").is_file():
+            log(f"synth seed {s} → {folder}", t0)
+            make_archive(folder, seed=s, preset="default")
+        out.append(folder)
+    return out
+
+
+def dataset(work: Path, name: str, folders: list[Path], t0: float) -> Path:
+    out = work / name
+    if not (out / "manifest.json").is_file():
+        log(f"triplets {name} from {len(folders)} archives", t0)
+        m = build_dataset(folders, out)
+        log(f"  {len(m.samples)} photos, {len(m.skipped)} skipped", t0)
+    return out
+
+
+def held_out(model: Any, data: Path) -> dict[str, Any]:
+    samples = load_samples(read_manifest(data))
+    ev = evaluate_samples(model, samples, ks=(1, 5, 10), engine="dense")
+    return {
+        "n": ev.n,
+        "mean_confidence": ev.mean_confidence,
+        "var_confidence": ev.var_confidence,
+        **{f"recall@{k}": v for k, v in ev.recall.items()},
+        "seconds": ev.seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", type=Path, default=ROOT / "build" / "model")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--train-seeds", default="1000-1005")
+    ap.add_argument("--heldout-seeds", default="100-104")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    torch.set_num_threads(2)
+    try:
+        train_seeds, held_seeds = seeds(args.train_seeds), seeds(args.heldout_seeds)
+        overlap = set(train_seeds) & (set(range(200)) | set(range(500, 600)))
+        if overlap:
+            raise SystemExit(f"training seeds overlap test/demo/bench seeds: {sorted(overlap)}")
+        args.work.mkdir(parents=True, exist_ok=True)
+        train_data = dataset(args.work, "train", archives(args.work, train_seeds, t0), t0)
+        held_data = dataset(args.work, "heldout", archives(args.work, held_seeds, t0), t0)
+
+        config = preset(DEFAULT_MODEL, epochs=args.epochs, seed=args.seed)
+        log(f"train {DEFAULT_MODEL}: {args.epochs} epochs → {args.out}", t0)
+        t_train = time.perf_counter()
+        result = train(
+            config,
+            train_data,
+            args.out,
+            progress=lambda e: (
+                log(f"  epoch {e.epoch}: {json.dumps(e.metrics, default=str)}", t0)
+                if e.phase == "epoch"
+                else None
+            ),
+        )
+        train_s = time.perf_counter() - t_train
+        size = args.out.stat().st_size
+        if size > MAX_SHIPPED_BYTES:
+            raise SystemExit(f"{args.out} is {size / 1e6:.1f} MB, over the 20 MB limit")
+
+        log("held-out evaluation (dense engine)", t0)
+        before = held_out(get_model(DEFAULT_MODEL), held_data)
+        after = held_out(load_checkpoint(args.out), held_data)
+        metrics = {
+            "model": DEFAULT_MODEL,
+            "train_seeds": train_seeds,
+            "heldout_seeds": held_seeds,
+            "train_photos": len(read_manifest(train_data).samples),
+            "split": result.split.to_dict(),
+            "best_epoch": result.best_epoch,
+            "validation_before": result.before,
+            "validation_best": result.best,
+            "test_split": result.test,
+            "train_seconds": train_s,
+            "checkpoint_bytes": size,
+            "heldout_before": before,
+            "heldout_after": after,
+            "threads": torch.get_num_threads(),
+        }
+        write_json(args.work / "metrics.json", metrics)
+        for name, m in (("ImageNet", before), ("trained", after)):
+            log(
+                f"{name}: conf {m['mean_confidence']:.1f} %  R@1 {m['recall@1']:.2f}  "
+                f"R@5 {m['recall@5']:.2f}  R@10 {m['recall@10']:.2f}  (n={m['n']})",
+                t0,
+            )
+        log(f"wrote {args.out} ({size / 1e6:.1f} MB) and {args.work / 'metrics.json'}", t0)
+    except AeroLocError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
