@@ -7,7 +7,7 @@ import pytest
 from affine import Affine
 from rasterio.crs import CRS
 
-from aeroloc.candidates import find_candidates, merge_candidates
+from aeroloc.candidates import find_candidates, merge_candidates, search_box
 from aeroloc.errors import DataQualityError, InvalidInputError
 from aeroloc.evaluate import confidence_level, true_score
 from aeroloc.heatmap.grid import Heatmap
@@ -74,3 +74,18 @@ def test_confidence_level_on_hand_computed_heatmap():
     assert confidence_level(s, 0, 0) == pytest.approx(100 * 2 / 9)
     s[0, 1] = np.nan
     assert true_score(s, 0, 0) == pytest.approx(0.25)
+
+
+def test_search_box_grows_the_window_and_clips_to_the_aoi():
+    s = np.zeros((10, 10))
+    s[2, 3] = 0.9
+    hm = _heatmap(s)
+    cand = find_candidates(hm, max_candidates=1)[0]
+    # window (2, 3): pixels [30, 70) x [20, 60); half a window (20 px) more on each side
+    assert search_box(hm, cand, margin_frac=0.5, shape=(200, 200)) == (10, 0, 90, 80)
+    assert search_box(hm, cand, margin_frac=0.0, shape=(200, 200)) == (30, 20, 70, 60)
+    assert search_box(hm, cand, margin_frac=0.5, shape=(50, 60)) == (10, 0, 60, 50)
+    with pytest.raises(InvalidInputError, match="margin_frac"):
+        search_box(hm, cand, margin_frac=-0.1, shape=(200, 200))
+    with pytest.raises(InvalidInputError, match="outside the AoI"):
+        search_box(hm, cand, margin_frac=0.0, shape=(10, 10))

@@ -94,10 +94,12 @@ def test_locate_from_catalog_writes_every_file_and_evaluates(archive, first_id, 
         "--model",
         "effnet-lite0-siamese",
         *FAST,
+        "--no-verify",
         "--out",
         out,
     )
     assert result.exit_code == 0, result.output
+    assert not (out / "footprint.gpkg").exists()
     for name in (
         "result.json",
         "heatmap.tif",

@@ -119,6 +119,31 @@ def find_candidates(
     return tuple(out)
 
 
+def search_box(
+    heatmap: Heatmap, candidate: Candidate, *, margin_frac: float, shape: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """AoI pixel box ``(col0, row0, col1, row1)`` of a candidate window grown by a margin.
+
+    The window (side ``window_px × scale``) is grown by ``margin_frac`` of its
+    side on every side and clipped to an AoI of ``shape`` ``(H, W)``: with 0.5
+    the box is twice the window, so the photo is still inside it when the
+    candidate is off by up to half a window.
+    """
+    if not (math.isfinite(margin_frac) and margin_frac >= 0):
+        raise InvalidInputError(f"margin_frac must be ≥ 0, got {margin_frac}")
+    side = heatmap.window_px * candidate.scale
+    cx, cy = heatmap.center_px(candidate.row, candidate.col)
+    half = side / 2 + margin_frac * side
+    height, width = shape
+    c0, r0 = max(0, math.floor(cx - half)), max(0, math.floor(cy - half))
+    c1, r1 = min(width, math.ceil(cx + half)), min(height, math.ceil(cy + half))
+    if c1 <= c0 or r1 <= r0:
+        raise InvalidInputError(
+            f"candidate {candidate.rank} lies outside the AoI ({width} x {height} px)"
+        )
+    return c0, r0, c1, r1
+
+
 def merge_candidates(
     groups: list[tuple[Candidate, ...]], *, min_distance_m: float, max_candidates: int = 20
 ) -> tuple[Candidate, ...]:

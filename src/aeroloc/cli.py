@@ -443,7 +443,7 @@ def train(
 @click.option(
     "--engine",
     type=click.Choice(["dense", "batched", "naive"]),
-    default="batched",
+    default="dense",
     show_default=True,
     help="Heatmap engine.",
 )
@@ -455,7 +455,40 @@ def train(
     show_default=True,
     help="Window step as a fraction of the window.",
 )
-@click.option("--candidates", "max_candidates", type=int, default=20, show_default=True)
+@click.option(
+    "--candidates",
+    "max_candidates",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Candidates kept from the heatmap (ranked, in result.json and candidates.gpkg).",
+)
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Verify candidates by image matching and georeference the photo.",
+)
+@click.option(
+    "--matcher",
+    default=None,
+    help="Local-feature matcher for verification: sift (default), orb, akaze, "
+    "xfeat-lighterglue, disk-lightglue, aliked-lightglue.",
+)
+@click.option(
+    "--max-candidates",
+    "max_verify",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Verify at most this many candidates, best first (stops at the first accepted).",
+)
+@click.option(
+    "--warp",
+    is_flag=True,
+    default=False,
+    help="Also write photo_warped.tif, the photo resampled north-up onto the map.",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
 def locate(
     photo: Path | None,
@@ -473,19 +506,38 @@ def locate(
     engine: str,
     stride_fraction: float,
     max_candidates: int,
+    verify: bool,
+    matcher: str | None,
+    max_verify: int,
+    warp: bool,
     out_dir: Path,
 ) -> None:
-    """Find where PHOTO lies in the reference: heatmap and ranked candidates.
+    """Find where PHOTO lies in the reference and georeference it.
 
     Either --catalog/--photo-id (AoI from the camera centre, altitude and
-    heading) or --aoi/--gsd-m/--azimuth-deg (no catalog needed). Writes
-    result.json, heatmap.tif, heatmap.png, candidates.gpkg and heatmap_cells.npy.
+    heading) or --aoi/--gsd-m/--azimuth-deg (no catalog needed). Scores a
+    heatmap, ranks candidates, then verifies them best-first by image matching
+    until one is accepted. Writes result.json, heatmap.tif, heatmap.png,
+    candidates.gpkg, heatmap_cells.npy and, for a verified photo,
+    footprint.gpkg, gcps.points (QGIS), photo_gcps.tif (GDAL GCPs) and with
+    --warp photo_warped.tif. --no-verify stops at the ranked candidates.
     """
     from aeroloc.aoi import AoIConfig, aoi_from_bounds
     from aeroloc.errors import InvalidInputError
     from aeroloc.heatmap.engines import HeatmapConfig
-    from aeroloc.pipeline import LocateRequest, load_model, locate_photo, request_from_record
+    from aeroloc.pipeline import (
+        LocateRequest,
+        VerifyConfig,
+        load_model,
+        locate_photo,
+        request_from_record,
+    )
 
+    verify_config = (
+        VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp) if verify else None
+    )
+    if matcher is not None:
+        _check_matcher(matcher)  # before any work
     if catalog is not None:
         record = _record(catalog, photo_id, columns, catalog_crs, _reference_crs(references))
         if azimuth_deg is not None:
@@ -527,16 +579,30 @@ def locate(
         model_label=label,
         heatmap_config=HeatmapConfig(engine=engine, stride_fraction=stride_fraction),
         max_candidates=max_candidates,
+        verify=verify_config,
     )
     if result is None:  # only when overwrite=False
         return
-    best = result.candidates[0]
-    _report(
+    head = (
         f"photo {request.photo_id}: {result.heatmap.n_windows} windows "
-        f"({result.heatmap.engine}, {result.timings_s['heatmap']:.1f} s); best candidate "
-        f"x={best.x:.0f} y={best.y:.0f} score {best.score:.3f} (unverified)",
-        result.paths(),
+        f"({result.heatmap.engine}, {result.timings_s['heatmap']:.1f} s)"
     )
+    ver = result.verification
+    if ver is None:
+        best = result.candidates[0]
+        line = f"best candidate x={best.x:.0f} y={best.y:.0f} score {best.score:.3f} (unverified)"
+    elif ver.chosen is None or ver.chosen.footprint is None:
+        line = f"rejected: none of {ver.windows_tried} candidates verified ({ver.matcher})"
+    else:
+        c = ver.chosen
+        centre = ver.chosen.footprint.centroid
+        line = (
+            f"{c.status}: candidate {c.candidate.rank} at x={centre.x:.0f} y={centre.y:.0f}, "
+            f"{c.n_inliers} inliers ({ver.matcher}), p(correct) {c.p_correct:.2f}; "
+            f"{ver.windows_tried} windows tried, search reduction "
+            f"{ver.search_reduction:.1%}"
+        )
+    _report(f"{head}; {line}", result.paths())
 
 
 @cli.command()
@@ -567,8 +633,10 @@ def evaluate(
 ) -> None:
     """Score locate results against ground truth (confidence level, recall@k, error).
 
-    Writes evaluation.csv, evaluation.md and a score histogram per photo with
-    the true score marked.
+    For verified results also the footprint's centre error and IoU, GCP
+    residuals, accepted-and-correct share and false-accept rate. Writes
+    evaluation.csv, evaluation.md and a score histogram per photo with the
+    true score marked.
     """
     from aeroloc.evaluate import evaluate as run_evaluate
     from aeroloc.evaluate import write_evaluation
@@ -605,7 +673,7 @@ def evaluate(
 @click.option(
     "--engine",
     type=click.Choice(["dense", "batched", "naive"]),
-    default="batched",
+    default="dense",
     show_default=True,
 )
 @click.option(
@@ -615,11 +683,42 @@ def evaluate(
     show_default=True,
     help="AoI buffer (the synthetic catalog is off by at most 3 km).",
 )
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Verify candidates by image matching and georeference each photo.",
+)
+@click.option("--matcher", default=None, help="Local-feature matcher (default sift).")
+@click.option(
+    "--max-candidates",
+    "max_verify",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Verify at most this many candidates per photo.",
+)
 def demo(
-    out_dir: Path, seed: int, preset: str, model_spec: str | None, engine: str, buffer_m: float
+    out_dir: Path,
+    seed: int,
+    preset: str,
+    model_spec: str | None,
+    engine: str,
+    buffer_m: float,
+    verify: bool,
+    matcher: str | None,
+    max_verify: int,
 ) -> None:
     """Run the full pipeline on a synthetic archive and report against its truth.
 
+    Synthesises the archive, locates and verifies every photo, evaluates and
+    writes report.md with every heatmap and footprint. Reruns skip finished
+    photos.
+    """
+    from aeroloc.demo import run_demo
+
+    if matcher is not None:
+        _check_matcher(matcher)
     summary = run_demo(
         out_dir,
         seed=seed,
@@ -627,15 +726,21 @@ def demo(
         model=model_spec,
         engine=engine,
         buffer_m=buffer_m,
+        verify=verify,
+        matcher=matcher,
+        max_candidates=max_verify,
         say=_say,
     )
-    evaluates and writes report.md with every heatmap. Reruns skip finished photos.
-    """
-    from aeroloc.demo import run_demo
-
-    summary = run_demo(out_dir, seed=seed, preset=preset, model=model_spec, engine=engine, say=_say)
     click.echo(summary.evaluation.to_markdown())
     click.echo(f"report: {summary.report} ({summary.seconds:.0f} s)")
+
+
+def _check_matcher(name: str) -> None:
+    from aeroloc.errors import ModelError
+    from aeroloc.verify import list_matchers
+
+    if name.strip().lower() not in list_matchers():
+        raise ModelError(f"unknown matcher {name!r}: choose one of {', '.join(list_matchers())}")
 
 
 def _result_folders(paths: tuple[Path, ...]) -> list[Path]:

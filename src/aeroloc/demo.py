@@ -2,13 +2,15 @@
 
 ``aeroloc demo --out DIR`` (and ``make demo``) runs the whole pipeline on a
 synthetic archive whose seed is disjoint from the training seeds, with the
-shipped default model, and writes ``DIR/report.md``: the summary table and,
-per photo, the heatmap with its candidates and the true footprint.
-Finished photos are skipped on a rerun.
+shipped default model, verifies the candidates by image matching, and writes
+``DIR/report.md``: the summary table and, per photo, the heatmap with its
+candidates, the accepted footprint and the true footprint. Finished photos
+are skipped on a rerun.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -20,10 +22,17 @@ from shapely.geometry import Polygon
 
 from aeroloc.aoi import AoIConfig, PartialOverlapWarning
 from aeroloc.catalog import read_catalog
-from aeroloc.evaluate import Evaluation, evaluate, load_truth, write_evaluation
+from aeroloc.evaluate import (
+    CORRECT_IOU,
+    Evaluation,
+    PhotoEvaluation,
+    evaluate,
+    load_truth,
+    write_evaluation,
+)
 from aeroloc.files import atomic_output
 from aeroloc.heatmap.engines import HeatmapConfig
-from aeroloc.pipeline import load_model, locate_photo, request_from_record
+from aeroloc.pipeline import VerifyConfig, load_model, locate_photo, request_from_record
 
 DEMO_SEED = 100
 
@@ -44,14 +53,19 @@ def run_demo(
     seed: int = DEMO_SEED,
     preset: str = "default",
     model: str | None = None,
-    engine: str = "batched",
+    engine: str = "dense",
     buffer_m: float = 5_000.0,
+    verify: bool = True,
+    matcher: str | None = None,
+    max_candidates: int = 10,
     say: Callable[[str], None] = lambda _: None,
 ) -> DemoSummary:
     """Run the demonstration into ``out_dir`` (see the module docstring).
 
     The synthetic catalog's camera centres are off by at most 3 km, so a 5 km
-    buffer always holds the photo; real TMA work uses 10 km.
+    buffer always holds the photo; real TMA work uses 10 km. ``verify=False``
+    stops at the ranked candidates; ``matcher`` picks the verification matcher
+    and ``max_candidates`` how many candidates it may try per photo.
     """
     from aeroloc.synth import make_archive
 
@@ -67,6 +81,7 @@ def run_demo(
     say(f"model: {label}")
     folders = []
     cfg = HeatmapConfig(engine=engine)
+    verify_config = VerifyConfig(matcher=matcher, max_candidates=max_candidates) if verify else None
     for i, record in enumerate(catalog, 1):
         folder = out / "results" / record.photo_id
         folders.append(folder)
@@ -88,13 +103,20 @@ def run_demo(
                 heatmap_config=cfg,
                 truth_footprint=footprint,
                 overwrite=False,
+                verify=verify_config,
             )
         if result is None:
             say(f"[{i}/{len(catalog)}] {record.photo_id}: already done")
         else:
+            verified = (
+                ""
+                if result.verification is None
+                else f"; {result.status} after {result.verification.windows_tried} candidate(s) "
+                f"in {result.timings_s.get('verify', 0.0):.1f} s"
+            )
             say(
                 f"[{i}/{len(catalog)}] {record.photo_id}: {result.heatmap.n_windows} windows "
-                f"in {result.timings_s['heatmap']:.1f} s"
+                f"in {result.timings_s['heatmap']:.1f} s{verified}"
             )
     evaluation, heatmaps = evaluate(archive / "truth.json", folders)
     write_evaluation(evaluation, heatmaps, out / "evaluation")
@@ -116,9 +138,7 @@ def write_report(
         "",
         evaluation.to_markdown(),
         "",
-        "Each picture: the heatmap (50 % alpha) over the enhanced AoI, the top five "
-        "candidates (cyan, numbered) and the true footprint (white, dashed). Candidates "
-        "are not yet verified by image matching.",
+        _picture_legend(evaluation.verified),
         "",
     ]
     for row in evaluation.rows:
@@ -127,7 +147,7 @@ def write_report(
             "",
             f"confidence level {row.confidence_level:.1f} %, rank of truth "
             f"{row.rank_of_truth if row.rank_of_truth is not None else 'not in top 20'}, "
-            f"best-candidate error {row.error_m:.0f} m",
+            f"best-candidate error {row.error_m:.0f} m" + _verified_line(row),
             "",
             f"![heatmap](results/{row.photo_id}/heatmap.png) "
             f"![scores](evaluation/histograms/{row.photo_id}.png)",
@@ -137,3 +157,29 @@ def write_report(
     with atomic_output(path) as tmp:
         tmp.write_text("\n".join(lines))
     return path
+
+
+def _picture_legend(verified: bool) -> str:
+    text = (
+        "Each picture: the heatmap (50 % alpha) over the enhanced AoI, the top five "
+        "candidates (cyan, numbered) and the true footprint (white, dashed)."
+    )
+    if not verified:
+        return text + " Candidates were not verified by image matching (--no-verify)."
+    return text + (
+        " The footprint of an accepted photo, georeferenced by image matching, is drawn "
+        "in green; a photo whose candidates were all rejected or left for review has none."
+    )
+
+
+def _verified_line(row: PhotoEvaluation) -> str:
+    if not row.verified:
+        return ""
+    if not math.isfinite(row.iou):
+        return f"; **{row.status}** after {row.windows_tried} candidate(s)"
+    verdict = "correct" if row.iou >= CORRECT_IOU else "wrong"
+    return (
+        f"; **{row.status}** ({verdict}: footprint IoU {row.iou:.2f}, centre error "
+        f"{row.centre_error_m:.1f} m, GCP RMSE {row.gcp_rmse_m:.1f} m, p(correct) "
+        f"{row.p_correct:.2f}) after {row.windows_tried} candidate(s)"
+    )

@@ -6,6 +6,17 @@ over the true cell and its 4-neighbours), the rank of the first candidate that
 hits the truth, **recall@k** (the truth lies within ``hit_radius`` of one of
 the top-k candidates; default half a window) and the error of the best
 candidate. Means and variances are reported as the thesis does.
+
+When ``locate`` verified the candidates (``best.status`` is ``accepted``,
+``review`` or ``rejected``), each row also gets the **localization error**
+(distance between the verified footprint's centre and the true footprint's
+centre), the **footprint IoU**, the **GCP residuals** against the truth (the
+photo pixels of ``gcps.points`` mapped by the truth's ``pixel_to_map``,
+compared with the GCPs' map positions; RMSE in metres), ``windows_tried`` and
+``search_reduction``. A photo is **correct** when its footprint IoU is at
+least 0.5; a **false accept** is an accepted photo that is not correct. The
+summary gives the share of photos accepted and correct and the false-accept
+rate, both over all verified photos.
 """
 
 from __future__ import annotations
@@ -27,6 +38,9 @@ from aeroloc.heatmap.grid import Heatmap, percentile_rank
 from aeroloc.pipeline import heatmap_from_result, read_result
 
 RECALL_KS = (1, 5, 10)
+#: Footprint IoU from which a georeferenced photo counts as correct.
+CORRECT_IOU = 0.5
+VERIFIED_STATUSES = ("accepted", "review", "rejected")
 
 
 def true_score(scores: np.ndarray, row: int, col: int) -> float:
@@ -61,6 +75,29 @@ class PhotoEvaluation:
     recall_at_10: bool
     error_m: float
     n_windows: int
+    status: str = "unverified"
+    p_correct: float = math.nan
+    centre_error_m: float = math.nan
+    iou: float = math.nan
+    gcp_rmse_m: float = math.nan
+    n_gcps: int = 0
+    windows_tried: int = 0
+    search_reduction: float = math.nan
+
+    @property
+    def verified(self) -> bool:
+        """True when ``locate`` ran verification on this photo."""
+        return self.status in VERIFIED_STATUSES
+
+    @property
+    def correct(self) -> bool:
+        """Accepted with a footprint IoU of at least :data:`CORRECT_IOU`."""
+        return self.status == "accepted" and self.iou >= CORRECT_IOU
+
+    @property
+    def false_accept(self) -> bool:
+        """Accepted, but the footprint IoU is below :data:`CORRECT_IOU` (or unknown)."""
+        return self.status == "accepted" and not self.iou >= CORRECT_IOU
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,30 +107,40 @@ class Evaluation:
     rows: tuple[PhotoEvaluation, ...]
     hit_radius_m: float | None
 
+    @property
+    def verified(self) -> bool:
+        """True when at least one photo was verified."""
+        return any(r.verified for r in self.rows)
+
     def summary(self) -> dict[str, float]:
         cl = np.array([r.confidence_level for r in self.rows], dtype=float) / 100.0
         cl = cl[np.isfinite(cl)]
         err = np.array([r.error_m for r in self.rows], dtype=float)
-        return {
+        out = {
             "photos": float(len(self.rows)),
             "mean_confidence_level": float(cl.mean() * 100) if cl.size else math.nan,
             "variance_confidence_level": float(cl.var()) if cl.size else math.nan,
             "recall_at_1": _share(r.recall_at_1 for r in self.rows),
             "recall_at_5": _share(r.recall_at_5 for r in self.rows),
             "recall_at_10": _share(r.recall_at_10 for r in self.rows),
-            "median_error_m": float(np.nanmedian(err)) if err.size else math.nan,
+            "median_error_m": _nanmedian(err),
         }
+        if self.verified:
+            out.update(verification_summary(self.rows))
+        return out
 
     def to_csv(self) -> str:
         buf = io.StringIO()
-        names = list(PhotoEvaluation.__dataclass_fields__)
+        names = [*PhotoEvaluation.__dataclass_fields__, "correct", "false_accept"]
         writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
         writer.writeheader()
         for r in self.rows:
-            writer.writerow(asdict(r))
+            writer.writerow({**asdict(r), "correct": r.correct, "false_accept": r.false_accept})
         return buf.getvalue()
 
     def to_markdown(self) -> str:
+        if self.verified:
+            return self._verified_markdown()
         head = (
             "| flight line | photo | true score | confidence level | rank of truth "
             "| R@1 | R@5 | R@10 | error (m) |\n|---|---|---|---|---|---|---|---|---|\n"
@@ -114,6 +161,80 @@ class Evaluation:
             f"{s['median_error_m']:.0f} m over {int(s['photos'])} photos.\n"
         )
         return head + body + foot
+
+    def _verified_markdown(self) -> str:
+        head = (
+            "| flight line | photo | confidence level | rank of truth | R@1 | status "
+            "| p(correct) | centre error (m) | IoU | GCP RMSE (m) | windows tried "
+            "| search reduction |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        )
+        body = "".join(
+            f"| {r.flight_line} | {r.photo_id} | {r.confidence_level:.1f} % "
+            f"| {r.rank_of_truth if r.rank_of_truth is not None else '–'} "
+            f"| {_yn(r.recall_at_1)} | {_status(r)} | {_num(r.p_correct, '.2f')} "
+            f"| {_num(r.centre_error_m, '.1f')} | {_num(r.iou, '.2f')} "
+            f"| {_num(r.gcp_rmse_m, '.1f')} | {r.windows_tried} "
+            f"| {_num(r.search_reduction * 100, '.1f')} % |\n"
+            for r in self.rows
+        )
+        s = self.summary()
+        foot = (
+            f"\nMean confidence level **{s['mean_confidence_level']:.1f} %** "
+            f"(variance {s['variance_confidence_level']:.4f}); recall@1 "
+            f"{s['recall_at_1']:.0%}, recall@5 {s['recall_at_5']:.0%}, recall@10 "
+            f"{s['recall_at_10']:.0%} over {int(s['photos'])} photos.\n\n"
+            f"Verified {int(s['verified'])} photos: **{s['accepted_and_correct']:.0%} accepted "
+            f"and correct** (footprint IoU ≥ {CORRECT_IOU}), false-accept rate "
+            f"**{s['false_accept_rate']:.0%}** ({int(s['false_accepts'])} photos), "
+            f"{s['accepted']:.0%} accepted, {s['review']:.0%} for review; median centre "
+            f"error of accepted footprints {_num(s['median_centre_error_m'], '.1f')} m, "
+            f"median IoU {_num(s['median_iou'], '.2f')}, median GCP RMSE "
+            f"{_num(s['median_gcp_rmse_m'], '.1f')} m; mean search reduction "
+            f"{_num(s['mean_search_reduction'] * 100, '.1f')} % "
+            f"({s['mean_windows_tried']:.1f} windows tried per photo).\n"
+        )
+        return head + body + foot
+
+
+def verification_summary(rows: Sequence[PhotoEvaluation]) -> dict[str, float]:
+    """Summary of the verified rows: shares over all verified photos, medians over accepted."""
+    ver = [r for r in rows if r.verified]
+    acc = [r for r in ver if r.status == "accepted"]
+    return {
+        "verified": float(len(ver)),
+        "accepted": _share(r.status == "accepted" for r in ver),
+        "review": _share(r.status == "review" for r in ver),
+        "accepted_and_correct": _share(r.correct for r in ver),
+        "false_accepts": float(sum(r.false_accept for r in ver)),
+        "false_accept_rate": _share(r.false_accept for r in ver),
+        "median_centre_error_m": _nanmedian([r.centre_error_m for r in acc]),
+        "median_iou": _nanmedian([r.iou for r in acc]),
+        "median_gcp_rmse_m": _nanmedian([r.gcp_rmse_m for r in acc]),
+        "mean_search_reduction": _nanmean([r.search_reduction for r in ver]),
+        "mean_windows_tried": _nanmean([r.windows_tried for r in ver]),
+    }
+
+
+def _nanmedian(values: Any) -> float:
+    a = np.asarray(list(values), dtype=float)
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else math.nan
+
+
+def _nanmean(values: Any) -> float:
+    a = np.asarray(list(values), dtype=float)
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else math.nan
+
+
+def _num(v: float, fmt: str) -> str:
+    return format(v, fmt) if math.isfinite(v) else "–"
+
+
+def _status(r: PhotoEvaluation) -> str:
+    if r.status == "accepted":
+        return "accepted ✓" if r.correct else "accepted ✗"
+    return r.status
 
 
 def _share(values: Any) -> float:
@@ -146,9 +267,18 @@ def load_truth(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 
 
 def evaluate_photo(
-    result: dict[str, Any], heatmap: Heatmap, truth: dict[str, Any], *, hit_radius_m: float
+    result: dict[str, Any],
+    heatmap: Heatmap,
+    truth: dict[str, Any],
+    *,
+    hit_radius_m: float,
+    folder: str | os.PathLike[str] | None = None,
 ) -> PhotoEvaluation:
-    """One table row from a locate result, its heatmap and the truth record."""
+    """One table row from a locate result, its heatmap and the truth record.
+
+    ``folder`` (the result folder) is needed for the GCP residuals of a
+    verified result; without it they are NaN.
+    """
     tx, ty = float(truth["center_x"]), float(truth["center_y"])
     cell = heatmap.nearest_cell(tx, ty)
     ts = true_score(heatmap.scores, *cell) if cell else math.nan
@@ -167,7 +297,79 @@ def evaluate_photo(
         recall_at_10=first is not None and first <= 10,
         error_m=dists[0] if dists else math.nan,
         n_windows=heatmap.n_windows,
+        **verification_metrics(result, truth, folder),
     )
+
+
+def verification_metrics(
+    result: dict[str, Any], truth: dict[str, Any], folder: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """Status, p_correct, centre error, IoU, GCP RMSE and search counts of one result.
+
+    Footprint metrics need a verified footprint (``best.transform`` present);
+    GCP residuals also need ``folder`` and the truth's ``pixel_to_map``.
+    """
+    from shapely.geometry import Polygon, shape
+
+    best = result.get("best") or {}
+    status = str(best.get("status", "unverified"))
+    out: dict[str, Any] = {
+        "status": status,
+        "p_correct": _float(best.get("p_correct")),
+        "windows_tried": int(result.get("windows_tried") or 0),
+        "search_reduction": _float(result.get("search_reduction")),
+    }
+    if not best.get("transform") or not best.get("footprint"):
+        return out
+    try:
+        found = shape(best["footprint"])
+        true = Polygon(truth["footprint"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInputError(f"photo {truth.get('photo_id')}: bad footprint ({exc})") from exc
+    out["centre_error_m"] = float(found.centroid.distance(true.centroid))
+    out["iou"] = footprint_iou(found, true)
+    gcp_file = (best.get("files") or {}).get("gcps")
+    if folder is not None and gcp_file and "pixel_to_map" in truth:
+        rmse, n = gcp_truth_rmse(Path(folder) / gcp_file, truth["pixel_to_map"])
+        out["gcp_rmse_m"], out["n_gcps"] = rmse, n
+    return out
+
+
+def footprint_iou(a: Any, b: Any) -> float:
+    """Intersection over union of two polygons (0 when either is empty or invalid)."""
+    if a.is_empty or b.is_empty or not a.is_valid or not b.is_valid:
+        return 0.0
+    union = a.union(b).area
+    return float(a.intersection(b).area / union) if union > 0 else 0.0
+
+
+def gcp_truth_rmse(
+    points_path: str | os.PathLike[str], pixel_to_map: Sequence[float]
+) -> tuple[float, int]:
+    """RMSE (m) of GCP map positions against the truth, and the number of GCPs.
+
+    Each GCP's photo pixel is mapped by the true ``pixel_to_map`` (scan pixel
+    → map affine, six numbers) and compared with the GCP's map position.
+    """
+    from affine import Affine
+
+    from aeroloc.georef import read_points
+
+    gcps = read_points(points_path)
+    if len(gcps) == 0:
+        return math.nan, 0
+    t = Affine(*[float(v) for v in pixel_to_map][:6])
+    c, r = gcps.pixel_xy[:, 0], gcps.pixel_xy[:, 1]
+    tx, ty = t.a * c + t.b * r + t.c, t.d * c + t.e * r + t.f
+    d2 = (tx - gcps.map_xy[:, 0]) ** 2 + (ty - gcps.map_xy[:, 1]) ** 2
+    return float(math.sqrt(float(d2.mean()))), len(gcps)
+
+
+def _float(v: Any) -> float:
+    try:
+        return float(v) if v is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def evaluate(
@@ -196,7 +398,7 @@ def evaluate(
             )
         heatmap = heatmap_from_result(result, folder)
         radius = hit_radius_m or heatmap.window_px * heatmap.pixel_size_m / 2
-        rows.append(evaluate_photo(result, heatmap, truth[pid], hit_radius_m=radius))
+        rows.append(evaluate_photo(result, heatmap, truth[pid], hit_radius_m=radius, folder=folder))
         heatmaps.append(heatmap)
     if not rows:
         raise InvalidInputError("no result folders to evaluate")

@@ -1,0 +1,57 @@
+"""The demo report: verified footprints and the new columns."""
+
+from __future__ import annotations
+
+import math
+
+from aeroloc.demo import write_report
+from aeroloc.evaluate import Evaluation, PhotoEvaluation
+
+
+def row(pid: str, **kw) -> PhotoEvaluation:
+    base = {
+        "flight_line": "L1",
+        "photo_id": pid,
+        "true_score": 0.8,
+        "confidence_level": 97.0,
+        "rank_of_truth": 1,
+        "recall_at_1": True,
+        "recall_at_5": True,
+        "recall_at_10": True,
+        "error_m": 120.0,
+        "n_windows": 100,
+    }
+    return PhotoEvaluation(**{**base, **kw})
+
+
+def test_report_shows_verified_footprints_and_columns(tmp_path):
+    ev = Evaluation(
+        rows=(
+            row(
+                "a",
+                status="accepted",
+                p_correct=0.93,
+                centre_error_m=8.5,
+                iou=0.91,
+                gcp_rmse_m=6.2,
+                n_gcps=40,
+                windows_tried=1,
+                search_reduction=0.99,
+            ),
+            row("b", status="rejected", windows_tried=10, search_reduction=0.9),
+        ),
+        hit_radius_m=None,
+    )
+    text = write_report(tmp_path, ev, "model-x", 12.0, 5000.0).read_text()
+    assert "| status |" in text and "IoU" in text and "search reduction" in text
+    assert "accepted ✓" in text and "green" in text
+    assert "**accepted** (correct: footprint IoU 0.91, centre error 8.5 m" in text
+    assert "**rejected** after 10 candidate(s)" in text
+    assert "![heatmap](results/a/heatmap.png)" in text
+    assert math.isclose(ev.summary()["accepted_and_correct"], 0.5)
+
+
+def test_report_without_verification_says_so(tmp_path):
+    ev = Evaluation(rows=(row("c"),), hit_radius_m=None)
+    text = write_report(tmp_path, ev, "model-x", 1.0, 5000.0).read_text()
+    assert "not verified" in text and "IoU" not in text
