@@ -80,8 +80,8 @@ def dataset(work: Path, name: str, folders: list[Path], t0: float) -> Path:
     return out
 
 
-def held_out(model: Any, data: Path) -> dict[str, Any]:
-    samples = load_samples(read_manifest(data))
+def held_out(model: Any, data: Path, every: int) -> dict[str, Any]:
+    samples = load_samples(read_manifest(data))[::every]
     ev = evaluate_samples(model, samples, ks=(1, 5, 10), engine="dense")
     return {
         "n": ev.n,
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--train-seeds", default="1000-1005")
     ap.add_argument("--heldout-seeds", default="100-104")
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--heldout-every", type=int, default=1, help="evaluate every k-th photo")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
@@ -131,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.out} is {size / 1e6:.1f} MB, over the 20 MB limit")
 
         log("held-out evaluation (dense engine)", t0)
-        before = held_out(get_model(DEFAULT_MODEL), held_data)
-        after = held_out(load_checkpoint(args.out), held_data)
+        before = held_out(get_model(DEFAULT_MODEL), held_data, args.heldout_every)
+        after = held_out(load_checkpoint(args.out), held_data, args.heldout_every)
         metrics = {
             "model": DEFAULT_MODEL,
             "train_seeds": train_seeds,

@@ -7,30 +7,41 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from affine import Affine
+from rasterio.crs import CRS
+from scipy.stats import spearmanr
 
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
 from aeroloc.files import write_json
+from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.models import get_model, load_checkpoint, read_checkpoint, save_checkpoint
+from aeroloc.pipeline import DEFAULT_CHECKPOINT, load_model
 from aeroloc.synth import get_preset, make_archive
 from aeroloc.train import (
+    DenseScorer,
     TrainConfig,
     _batch_loss,
     preset,
     train,
 )
 from aeroloc.triplets import (
+    STORE_WINDOW_PX,
     AugmentConfig,
     DatasetManifest,
+    Sample,
     TripletDataset,
+    augment_photo,
     build_dataset,
+    crop_window,
     load_samples,
     read_manifest,
 )
 
 SEED = 11  # the same archive as tests/test_triplets.py (tests use seeds 0-99)
-SMALL = {"input_size": 64, "grid": 2}
+SMALL = {"input_size": 64}
 
 
 def tiny_dataset(factory: pytest.TempPathFactory) -> DatasetManifest:
@@ -196,3 +207,73 @@ def test_presets_follow_the_thesis() -> None:
     r = preset("resnet50-siamese")
     assert (r.optimizer, r.lr) == ("adam", 1e-4)
     assert TrainConfig.from_dict(s.to_dict()) == s
+
+
+def test_trained_model_scores_an_augmented_window_above_other_windows(
+    trained: dict, manifest: DatasetManifest
+) -> None:
+    """A window of the AoI, augmented as training augments photos, is closest to itself."""
+    model = load_checkpoint(trained["result"].checkpoint).eval()
+    hw = model.spec.input_size
+    rng = np.random.default_rng(0)
+    for sample in load_samples(manifest, (0, 2)):
+        aoi, valid = sample.aoi, sample.valid
+        h, w = aoi.shape
+        centres = [(w * fx, h * fy) for fx in (0.3, 0.5, 0.7) for fy in (0.3, 0.5, 0.7)]
+        windows = np.stack([crop_window(aoi, valid, c, out_hw=hw) for c in centres])
+        for i in (0, 4, 8):
+            view = augment_photo(windows[i], rng, AugmentConfig())
+            with torch.inference_mode():
+                a = model.embed(torch.from_numpy(view)[None, None])
+                e = model.embed(torch.from_numpy(windows)[:, None])
+                sims = model.similarity(a, e).numpy()
+            assert int(np.argmax(sims)) == i, (sample.record.sample_id, i, sims.round(3))
+
+
+def test_dense_scorer_matches_the_dense_engine(trained: dict, manifest: DatasetManifest) -> None:
+    """Validation and mining during training rank windows as locate does.
+
+    Exactly so without context padding; with locate's default one cell of
+    context only windows at the AoI's border see different padding.
+    """
+    model = load_checkpoint(trained["result"].checkpoint).eval()
+    samples = load_samples(manifest, (0, 1))
+    scorer = DenseScorer(model, samples)
+    for i, sample in enumerate(samples):
+        got = scorer.heatmap(i).scores
+
+        def engine(context: int, s: Sample = sample) -> np.ndarray:
+            return compute_heatmap(
+                s.photo_image("gray"),
+                s.aoi_image("gray"),
+                model=model,
+                window_px=STORE_WINDOW_PX,
+                pixel_to_map=Affine.identity(),
+                crs=CRS.from_epsg(3031),
+                config=HeatmapConfig(engine="dense", context_cells=context),
+            ).scores
+
+        exact, default = engine(0), engine(HeatmapConfig().context_cells)
+        assert got.shape == exact.shape == default.shape
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(exact))
+        np.testing.assert_allclose(got, exact, atol=1e-4, equal_nan=True)
+        ok = np.isfinite(got)
+        assert spearmanr(got[ok], default[ok]).statistic > 0.95
+
+
+def test_shipped_checkpoint_loads_offline() -> None:
+    """The default model is the trained checkpoint inside the package (≤ 20 MB)."""
+    assert DEFAULT_CHECKPOINT.is_file(), f"{DEFAULT_CHECKPOINT} missing: run make model"
+    assert DEFAULT_CHECKPOINT.stat().st_size <= 20 * 1024 * 1024
+    ckpt = read_checkpoint(DEFAULT_CHECKPOINT)
+    assert ckpt.model == "effnet-lite0-siamese" and ckpt.preprocessing == "gray"
+    assert ckpt.data_hash and ckpt.config["seed"] == 0
+    # Trained on archives whose seeds are disjoint from the tests' (0-99).
+    archives = {g.split("/")[0] for g in ckpt.config["split"]["train_groups"]}
+    assert archives and all(int(a.rsplit("-", 1)[1]) >= 1000 for a in archives)
+    model, label = load_model(None)
+    assert "shipped checkpoint" in label
+    x = torch.rand(2, 1, *model.spec.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        e = model.eval().embed(x)
+    assert e.shape == (2, model.spec.desc_dim) and torch.isfinite(e).all()

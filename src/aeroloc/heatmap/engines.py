@@ -18,11 +18,12 @@ Context: a window's receptive field reaches beyond it, so a dense pass (which
 sees the real surroundings) and a plain crop (which sees padding) embed it
 differently. By default (``context_cells=1``) ``batched`` and ``naive`` cut
 every window with one trunk cell of real surroundings (:func:`cut_window`,
-:func:`embed_in_context`), and the photo is padded with its mean gray
-(:func:`pad_photo`), so the three engines rank windows alike (measured for the
-default model on held-out archives: Spearman 0.89 between ``dense`` and
-``batched`` without context, 0.96 with one cell; docs/benchmarks.md). One
-cell costs about 1.6× per window in ``batched``; ``dense`` is the default.
+:func:`embed_in_context`), so the three engines rank windows alike (measured
+for the default model on held-out archives: Spearman 0.89 between ``dense``
+and ``batched`` without context, 0.96 with one cell; docs/benchmarks.md). The
+photo has no surroundings and is embedded alone (padding it with its mean
+gray, tried first, lowered recall@1 from 80 % to 68 %). One cell costs about
+1.6× per window in ``batched``; ``dense`` is the default.
 
 Nodata: a window with more than ``max_nodata`` of its pixels NaN scores NaN
 and is never ranked; smaller gaps (and context beyond the AoI) are filled with
@@ -171,16 +172,6 @@ def embed_in_context(model: Embedder, crops: torch.Tensor, context_cells: int) -
     return out[:, :, context_cells, context_cells]
 
 
-def pad_photo(photo_in: np.ndarray, scale: WindowScale) -> np.ndarray:
-    """A photo at model input size, padded by the context margin with its own mean.
-
-    The photo has no surroundings; neutral padding lets it go through the same
-    :func:`embed_in_context` as the windows, so both are embedded alike.
-    """
-    m = scale.margin_model_px
-    return np.pad(photo_in, m, mode="constant", constant_values=float(photo_in.mean()))
-
-
 def _as_batch(images: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)[:, None])
 
@@ -272,12 +263,13 @@ def compute_heatmap(
     cells = [(int(r), int(c)) for r, c in zip(*np.nonzero(valid), strict=True)]
     t0 = time.perf_counter()
     with torch.inference_mode():
-        photo_ctx = _as_batch([pad_photo(photo_in, scale)])
-        anchor = embed_in_context(model, photo_ctx, cfg.context_cells)  # [1 x D]
+        # The photo has no surroundings: it is embedded alone, as in training.
+        photo_batch = _as_batch([photo_in])
+        anchor = model.embed(photo_batch)  # [1 x D]
         if cfg.engine == "naive":
             for i, (r, c) in enumerate(cells):
                 # The thesis's way: both branches for every pair, one pair at a time.
-                a = embed_in_context(model, photo_ctx, cfg.context_cells)
+                a = model.embed(photo_batch)
                 w = cut_window(aoi, r * stride_px, c * stride_px, scale, fill)
                 e = embed_in_context(model, _as_batch([w]), cfg.context_cells)
                 scores[r, c] = float(model.similarity(a, e)[0])
