@@ -7,8 +7,8 @@ its first photo, then times each engine in its own child process (so peak
 memory is per engine): windows/s, seconds, peak RSS, and the ratio to
 ``naive``. ``trunk-only`` is one bare trunk pass over the AoI at model scale,
 the physical limit of the dense engine. The photo and AoI are prepared once
-in the parent, so the peak RSS is that of the model and the engine alone
-(torch and the model included). Prints a Markdown table.
+in the parent, so the peak RSS (VmHWM of the child) is that of the model and
+the engine alone (torch and the model included). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -54,6 +54,15 @@ def prepared(archive: Path, buffer_m: float):
     )
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM: reset at exec, unlike ru_maxrss,
+    which on Linux keeps the forking parent's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(args: argparse.Namespace) -> None:
     from affine import Affine
     from rasterio.crs import CRS
@@ -91,7 +100,7 @@ def child(args: argparse.Namespace) -> None:
         seconds = hm.timings_s["heatmap"]
         windows = int(hm.valid.sum())
         np.save(Path(args.scores_dir) / f"{args.engine}.npy", hm.scores)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(
         json.dumps(
             {

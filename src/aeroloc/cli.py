@@ -694,7 +694,7 @@ def evaluate(
     "--max-candidates",
     "max_verify",
     type=int,
-    default=10,
+    default=5,
     show_default=True,
     help="Verify at most this many candidates per photo.",
 )

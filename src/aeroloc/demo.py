@@ -57,7 +57,7 @@ def run_demo(
     buffer_m: float = 5_000.0,
     verify: bool = True,
     matcher: str | None = None,
-    max_candidates: int = 10,
+    max_candidates: int = 5,
     say: Callable[[str], None] = lambda _: None,
 ) -> DemoSummary:
     """Run the demonstration into ``out_dir`` (see the module docstring).
