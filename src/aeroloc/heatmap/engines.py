@@ -20,7 +20,7 @@ differently. By default (``context_cells=1``) ``batched`` and ``naive`` cut
 every window with one trunk cell of real surroundings (:func:`cut_window`,
 :func:`embed_in_context`), so the three engines rank windows alike (measured
 for the default model on held-out archives: Spearman 0.89 between ``dense``
-and ``batched`` without context, 0.96 with one cell; docs/benchmarks.md). The
+and ``batched`` without context, 0.97 with one cell; docs/benchmarks.md). The
 photo has no surroundings and is embedded alone (padding it with its mean
 gray, tried first, lowered recall@1 from 80 % to 68 %). One cell costs about
 1.6× per window in ``batched``; ``dense`` is the default.
