@@ -30,10 +30,9 @@ ENGINES = ("naive", "batched", "dense", "trunk-only")
 
 
 def prepared(archive: Path, buffer_m: float):
-    from aeroloc.aoi import AoIConfig, PartialOverlapWarning, crop_reference
+    from aeroloc.aoi import AoIConfig, PartialOverlapWarning
     from aeroloc.catalog import read_catalog
-    from aeroloc.pipeline import request_from_record
-    from aeroloc.prepare import prepare_pair
+    from aeroloc.pipeline import prepare_request, request_from_record
 
     record = read_catalog(archive / "catalog.gpkg").records[0]
     with warnings.catch_warnings():
@@ -44,14 +43,7 @@ def prepared(archive: Path, buffer_m: float):
             aoi_config=AoIConfig(buffer_m=buffer_m),
             rock_mask_path=archive / "rock_outcrop.gpkg",
         )
-        raster = crop_reference(req.references, req.aoi)
-    return prepare_pair(
-        req.photo_path,
-        raster,
-        azimuth_deg=req.azimuth_deg,
-        ground_size_m=req.ground_size_m,
-        rock_mask_path=req.rock_mask_path,
-    )
+        return prepare_request(req)[1]
 
 
 def peak_rss_mb() -> float:

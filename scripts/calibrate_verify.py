@@ -53,6 +53,7 @@ from aeroloc.heatmap.engines import HeatmapConfig
 from aeroloc.pipeline import (
     VerifyConfig,
     load_model,
+    prepare_request,
     request_from_record,
     verify_candidates,
 )
@@ -111,10 +112,8 @@ def examples_of_photo(
     args: argparse.Namespace,
 ) -> list[dict[str, Any]]:
     """Verify the top candidates and the true window of one photo; one row per fit."""
-    from aeroloc.aoi import crop_reference
     from aeroloc.candidates import find_candidates
     from aeroloc.heatmap.engines import compute_heatmap
-    from aeroloc.prepare import prepare_pair
 
     buffer_m = args.buffer_m or (1500.0 if args.preset == "tiny" else 5000.0)
     request = request_from_record(
@@ -123,14 +122,7 @@ def examples_of_photo(
         aoi_config=AoIConfig(buffer_m=buffer_m),
         rock_mask_path=folder / "rock_outcrop.gpkg",
     )
-    raster = crop_reference(request.references, request.aoi)
-    pair = prepare_pair(
-        request.photo_path,
-        raster,
-        azimuth_deg=request.azimuth_deg,
-        ground_size_m=request.ground_size_m,
-        rock_mask_path=request.rock_mask_path,
-    )
+    _, pair = prepare_request(request)
     heatmap = compute_heatmap(
         pair.photo,
         pair.aoi_gray,

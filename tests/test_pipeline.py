@@ -12,7 +12,7 @@ import pytest
 from affine import Affine
 from shapely.geometry import Polygon, shape
 
-from aeroloc.aoi import AoIConfig, crop_reference
+from aeroloc.aoi import AoIConfig
 from aeroloc.candidates import Candidate, search_box
 from aeroloc.catalog import read_catalog
 from aeroloc.errors import ConfigError, ModelError
@@ -23,10 +23,11 @@ from aeroloc.pipeline import (
     VerifyConfig,
     locate_photo,
     photo_scan_to_matched,
+    prepare_request,
     request_from_record,
     verify_candidates,
 )
-from aeroloc.prepare import PreparedPair, prepare_pair
+from aeroloc.prepare import PreparedPair
 from aeroloc.verify import Matches
 
 REF_PX_M = 10.0
@@ -62,14 +63,7 @@ def _request(archive, photo_id: str, buffer_m: float = 1500.0):
 def prepared(archive, truth) -> tuple[PreparedPair, dict]:
     pid = sorted(truth)[1]  # its frame is detected to within 3 px
     req = _request(archive, pid)
-    raster = crop_reference(req.references, req.aoi)
-    pair = prepare_pair(
-        req.photo_path,
-        raster,
-        azimuth_deg=req.azimuth_deg,
-        ground_size_m=req.ground_size_m,
-        rock_mask_path=req.rock_mask_path,
-    )
+    _, pair = prepare_request(req)
     return pair, truth[pid]
 
 
@@ -211,14 +205,7 @@ def model():
 def test_locate_writes_georef_outputs_last_result_json(archive, truth, model, tmp_path):
     pid = sorted(truth)[1]  # its frame is detected to within 3 px
     req = _request(archive, pid, buffer_m=700.0)
-    raster = crop_reference(req.references, req.aoi)
-    pair = prepare_pair(
-        req.photo_path,
-        raster,
-        azimuth_deg=req.azimuth_deg,
-        ground_size_m=req.ground_size_m,
-        rock_mask_path=req.rock_mask_path,
-    )
+    _, pair = prepare_request(req)
 
     class Oracle(OracleMatcher):
         """Finds the window box from the target it is given."""
@@ -277,14 +264,7 @@ def test_learned_matcher_georeferences_a_tiny_photo_within_two_pixels(tmp_path):
     make_archive(tmp_path, seed=2, preset="tiny")
     truth = json.loads((tmp_path / "truth.json").read_text())["photos"][0]
     req = _request(tmp_path, truth["photo_id"])
-    raster = crop_reference(req.references, req.aoi)
-    pair = prepare_pair(
-        req.photo_path,
-        raster,
-        azimuth_deg=req.azimuth_deg,
-        ground_size_m=req.ground_size_m,
-        rock_mask_path=req.rock_mask_path,
-    )
+    _, pair = prepare_request(req)
     hm, cand = _heatmap_and_candidate(pair, truth["center_x"], truth["center_y"])
     ver = verify_candidates(
         pair, hm, [cand], VerifyConfig(matcher="disk-lightglue", retry_rotations_deg=())

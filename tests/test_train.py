@@ -19,7 +19,6 @@ from aeroloc.files import write_json
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.models import get_model, load_checkpoint, read_checkpoint, save_checkpoint
 from aeroloc.pipeline import DEFAULT_CHECKPOINT, load_model
-from aeroloc.synth import get_preset, make_archive
 from aeroloc.train import (
     DenseScorer,
     TrainConfig,
@@ -34,30 +33,11 @@ from aeroloc.triplets import (
     Sample,
     TripletDataset,
     augment_photo,
-    build_dataset,
     crop_window,
     load_samples,
-    read_manifest,
 )
 
-SEED = 11  # the same archive as tests/test_triplets.py (tests use seeds 0-99)
 SMALL = {"input_size": 64}
-
-
-def tiny_dataset(factory: pytest.TempPathFactory) -> DatasetManifest:
-    """A 3-line × 2-photo tiny archive and its dataset, built once per session."""
-    base = factory.getbasetemp() / "aeroloc-tiny-triplets"
-    data = base / "data"
-    if (data / "manifest.json").is_file():
-        return read_manifest(data)
-    config = get_preset("tiny", n_lines=3, photos_per_line=2)
-    make_archive(base / "archive", seed=SEED, config=config)
-    return build_dataset([base / "archive"], data, buffer_m=2000.0)
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> DatasetManifest:
-    return tiny_dataset(tmp_path_factory)
 
 
 def small_config(**kw: object) -> TrainConfig:

@@ -19,7 +19,6 @@ from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError, Mis
 from aeroloc.files import write_json
 from aeroloc.heatmap.grid import Heatmap
 from aeroloc.preprocess import AveragedHistogramThreshold
-from aeroloc.synth import get_preset, make_archive
 from aeroloc.triplets import (
     STORE_WINDOW_PX,
     AugmentConfig,
@@ -38,24 +37,6 @@ from aeroloc.triplets import (
     window_grid,
 )
 
-SEED = 11  # tests use archive seeds 0-99
-
-
-def tiny_dataset(factory: pytest.TempPathFactory) -> DatasetManifest:
-    """A 3-line × 2-photo tiny archive and its dataset, built once per session."""
-    base = factory.getbasetemp() / "aeroloc-tiny-triplets"
-    data = base / "data"
-    if (data / "manifest.json").is_file():
-        return read_manifest(data)
-    config = get_preset("tiny", n_lines=3, photos_per_line=2)
-    make_archive(base / "archive", seed=SEED, config=config)
-    return build_dataset([base / "archive"], data, buffer_m=2000.0)
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> DatasetManifest:
-    return tiny_dataset(tmp_path_factory)
-
 
 def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     a = a - a.mean()
@@ -63,7 +44,7 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / math.sqrt((a * a).sum() * (b * b).sum() + 1e-12))
 
 
-def test_dataset_manifest_and_files(manifest: DatasetManifest) -> None:
+def test_dataset_manifest_and_files(manifest: DatasetManifest, tiny_triplets_seed: int) -> None:
     assert len(manifest.samples) + len(manifest.skipped) == 6
     assert len(manifest.samples) >= 5
     assert len(manifest.groups) == 3
@@ -71,7 +52,7 @@ def test_dataset_manifest_and_files(manifest: DatasetManifest) -> None:
     assert manifest.data_hash == dataset_hash(manifest.samples)
     assert len(manifest.data_hash) == 64
     (arch,) = manifest.archives
-    assert arch.seed == SEED and arch.preset == "tiny" and arch.n_photos == 6
+    assert arch.seed == tiny_triplets_seed and arch.preset == "tiny" and arch.n_photos == 6
     thr = AveragedHistogramThreshold.load(manifest.threshold_path)
     assert thr.threshold == manifest.threshold and thr.n_photos == 6
     again = read_manifest(manifest.root / "manifest.json")

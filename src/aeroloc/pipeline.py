@@ -42,7 +42,14 @@ from affine import Affine
 from shapely.geometry import Polygon, mapping
 
 from aeroloc import __version__
-from aeroloc.aoi import AoI, AoIConfig, build_aoi, check_center_in_reference, crop_reference
+from aeroloc.aoi import (
+    AoI,
+    AoIConfig,
+    AoIRaster,
+    build_aoi,
+    check_center_in_reference,
+    crop_reference,
+)
 from aeroloc.candidates import Candidate, find_candidates, search_box
 from aeroloc.catalog import PhotoRecord
 from aeroloc.errors import AeroLocError, ConfigError, InvalidInputError, ModelError
@@ -169,6 +176,37 @@ class LocateResult:
         return "unverified" if self.verification is None else self.verification.status
 
 
+def prepare_request(
+    request: LocateRequest,
+    *,
+    threshold: AveragedHistogramThreshold | None = None,
+    timings: dict[str, float] | None = None,
+) -> tuple[AoIRaster, PreparedPair]:
+    """The reference cropped to the request's AoI, and photo and AoI prepared as locate does.
+
+    Args:
+        request: photo, references, AoI, heading and ground size (or GSD).
+        threshold: binarisation threshold (binary models); None = no binary variant.
+        timings: filled with the seconds of ``aoi`` (cropping) and ``prepare``.
+    """
+    t0 = time.perf_counter()
+    raster = crop_reference(request.references, request.aoi)
+    t1 = time.perf_counter()
+    prepared = prepare_pair(
+        request.photo_path,
+        raster,
+        azimuth_deg=request.azimuth_deg,
+        ground_size_m=request.ground_size_m,
+        gsd_m=request.gsd_m,
+        rock_mask_path=request.rock_mask_path,
+        threshold=threshold,
+    )
+    if timings is not None:
+        timings["aoi"] = t1 - t0
+        timings["prepare"] = time.perf_counter() - t1
+    return raster, prepared
+
+
 def locate_photo(
     request: LocateRequest,
     out_dir: str | os.PathLike[str],
@@ -209,20 +247,12 @@ def locate_photo(
     hcfg = heatmap_config or HeatmapConfig()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    raster = crop_reference(request.references, request.aoi)
-    timings["aoi"] = time.perf_counter() - t0
     binary = model.spec.preprocessing == "binary"
-    t = time.perf_counter()
-    prepared = prepare_pair(
-        request.photo_path,
-        raster,
-        azimuth_deg=request.azimuth_deg,
-        ground_size_m=request.ground_size_m,
-        gsd_m=request.gsd_m,
-        rock_mask_path=request.rock_mask_path,
+    raster, prepared = prepare_request(
+        request,
         threshold=(threshold or AveragedHistogramThreshold.fixed()) if binary else None,
+        timings=timings,
     )
-    timings["prepare"] = time.perf_counter() - t
     photo, aoi_img = _model_inputs(prepared, binary)
     t = time.perf_counter()
     heatmap = compute_heatmap(
