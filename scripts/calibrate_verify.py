@@ -287,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     if n_pos == 0 or n_pos == len(rows):
         print("need both correct and wrong fits to calibrate: add archives", file=sys.stderr)
         return 1
-    matcher = args.matcher or "default matcher"
+    from aeroloc.verify import DEFAULT_MATCHER
+
+    matcher = args.matcher or DEFAULT_MATCHER
     cal = fit(
         rows,
         names,

@@ -70,6 +70,7 @@ def test_list_matchers_names_every_matcher() -> None:
         "sift",
         "orb",
         "akaze",
+        "effnet-dense",
         "xfeat-lighterglue",
         "disk-lightglue",
         "aliked-lightglue",

@@ -472,8 +472,9 @@ def train(
 @click.option(
     "--matcher",
     default=None,
-    help="Local-feature matcher for verification: sift (default), orb, akaze, "
-    "xfeat-lighterglue, disk-lightglue, aliked-lightglue.",
+    help="Matcher for verification: effnet-dense (default; CNN feature correlation, "
+    "robust to a changed sun), sift, orb, akaze, xfeat-lighterglue, disk-lightglue, "
+    "aliked-lightglue.",
 )
 @click.option(
     "--max-candidates",
@@ -689,7 +690,7 @@ def evaluate(
     show_default=True,
     help="Verify candidates by image matching and georeference each photo.",
 )
-@click.option("--matcher", default=None, help="Local-feature matcher (default sift).")
+@click.option("--matcher", default=None, help="Verification matcher (default effnet-dense).")
 @click.option(
     "--max-candidates",
     "max_verify",

@@ -347,7 +347,7 @@ class VerifyConfig:
     """How ``locate`` verifies its candidates.
 
     Attributes:
-        matcher: local-feature matcher name (see ``aeroloc.verify.list_matchers``)
+        matcher: matcher name (see ``aeroloc.verify.list_matchers``)
             or a matcher object (anything with ``name`` and ``match(a, b)``);
             None for the default. A learned matcher whose package is missing
             falls back to SIFT with a warning.
@@ -357,8 +357,12 @@ class VerifyConfig:
         rotations_deg: photo rotations tried on every candidate (relative to
             the catalog heading, to which the AoI is already rotated; 0 is
             right unless the heading is wrong).
-        retry_rotations_deg: tried in a second pass over the same candidates
-            when the first accepts none (a heading off by 90° or 180°).
+        retry_rotations_deg: tried in a second pass over the best
+            ``retry_candidates`` candidates when the first pass accepts none
+            (a heading off by 90° or 180°).
+        retry_candidates: how many candidates the second pass retries (a
+            wrong heading also spoils the heatmap, so its best candidates are
+            the ones worth a retry; each retry costs three matches).
         stop_at_accept: stop at the first accepted candidate (False verifies
             all ``max_candidates``, e.g. to collect calibration data).
         warp: also write the north-up resampled photo.
@@ -371,6 +375,7 @@ class VerifyConfig:
     margin_frac: float = 0.5
     rotations_deg: tuple[float, ...] = (0.0,)
     retry_rotations_deg: tuple[float, ...] = (90.0, 180.0, 270.0)
+    retry_candidates: int = 3
     stop_at_accept: bool = True
     warp: bool = False
     calibration: Any = None
@@ -378,6 +383,8 @@ class VerifyConfig:
     def __post_init__(self) -> None:
         if self.max_candidates < 1:
             raise ConfigError(f"max_candidates must be ≥ 1, got {self.max_candidates}")
+        if self.retry_candidates < 0:
+            raise ConfigError(f"retry_candidates must be ≥ 0, got {self.retry_candidates}")
         if not (math.isfinite(self.margin_frac) and 0.0 <= self.margin_frac <= 5.0):
             raise ConfigError(f"margin_frac must be between 0 and 5, got {self.margin_frac}")
         if not self.rotations_deg:
@@ -517,13 +524,14 @@ def verify_candidates(
     valid = np.isfinite(aoi)
     searched = np.zeros(aoi.shape, dtype=bool)
     tried: dict[int, TriedCandidate] = {}
-    passes = [config.rotations_deg]
-    if config.retry_rotations_deg:
-        passes.append(config.retry_rotations_deg)
-    for k, rotations in enumerate(passes):
+    passes = [(config.rotations_deg, config.max_candidates)]
+    if config.retry_rotations_deg and config.retry_candidates:
+        retry = min(config.retry_candidates, config.max_candidates)
+        passes.append((config.retry_rotations_deg, retry))
+    for k, (rotations, n_candidates) in enumerate(passes):
         if k > 0 and any(t.status == "accepted" for t in tried.values()):
             break
-        for cand in candidates[: config.max_candidates]:
+        for cand in candidates[:n_candidates]:
             box = search_box(heatmap, cand, margin_frac=config.margin_frac, shape=aoi.shape)
             searched[box[1] : box[3], box[0] : box[2]] = True
             one = _verify_one(prepared, cand, box, matcher, rotations, config)

@@ -285,7 +285,7 @@ class DenseMatcher:
         factor: float,
         target_shape: tuple[int, int],
     ) -> tuple[int, int, int, int]:
-        """Input-px box (aligned to :data:`_ALIGN`) around the photo mapped by ``matrix``, plus a search margin."""
+        """Input-px box (aligned to ``_ALIGN``) around the photo mapped by ``matrix``, padded."""
         h, w = photo_shape
         corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], dtype=np.float64).T
         xy = (matrix @ corners)[:2] * factor
