@@ -361,8 +361,8 @@ class VerifyConfig:
             ``retry_candidates`` candidates when the first pass accepts none
             (a heading off by 90° or 180°).
         retry_candidates: how many candidates the second pass retries (a
-            wrong heading also spoils the heatmap, so its best candidates are
-            the ones worth a retry; each retry costs three matches).
+            wrong heading also spoils the heatmap, so only its best candidate
+            is worth a retry by default; each retry costs three matches).
         stop_at_accept: stop at the first accepted candidate (False verifies
             all ``max_candidates``, e.g. to collect calibration data).
         warp: also write the north-up resampled photo.
@@ -375,7 +375,7 @@ class VerifyConfig:
     margin_frac: float = 0.5
     rotations_deg: tuple[float, ...] = (0.0,)
     retry_rotations_deg: tuple[float, ...] = (90.0, 180.0, 270.0)
-    retry_candidates: int = 3
+    retry_candidates: int = 1
     stop_at_accept: bool = True
     warp: bool = False
     calibration: Any = None
