@@ -133,6 +133,28 @@ def test_detect_frame_finds_image_area(work_size_px: int) -> None:
     assert np.abs(np.subtract(found, truth)).max() <= 1, (found, truth)
 
 
+@pytest.mark.parametrize("side", ["left", "top", "right", "bottom"])
+def test_detect_frame_stops_at_film_black_when_shadow_touches_the_border(side: str) -> None:
+    """Deep shadow (darker than the film) and dark rock along one edge of the image."""
+    rng = np.random.default_rng(3)
+    scan, truth = make_scan(rng)
+    col0, row0, col1, row1 = truth
+    strip = 120  # px of shadow/rock inside the image along that edge
+    area = {
+        "left": (slice(row0, row1), slice(col0, col0 + strip)),
+        "right": (slice(row0, row1), slice(col1 - strip, col1)),
+        "top": (slice(row0, row0 + strip), slice(col0, col1)),
+        "bottom": (slice(row1 - strip, row1), slice(col0, col1)),
+    }[side]
+    shape = scan[area].shape
+    shadow = rng.choice([4, 30, 45], size=shape, p=[0.4, 0.3, 0.3]) + rng.normal(0, 2, shape)
+    scan[area] = np.clip(shadow, 0, 255).astype(np.uint8)
+    crop = detect_frame(scan, FrameConfig(inset_frac=0.0))
+    assert crop.detected
+    found = (crop.col0, crop.row0, crop.col1, crop.row1)
+    assert np.abs(np.subtract(found, truth)).max() <= 2, (side, found, truth)
+
+
 def test_detect_frame_skips_bright_scanner_margin() -> None:
     scan, truth = make_scan(np.random.default_rng(1), scanner_margin=12)
     crop = detect_frame(scan, FrameConfig(inset_frac=0.0))

@@ -18,8 +18,10 @@ Detection works on row and column *dark-fraction profiles*:
 4. From each edge inward (at most ``max_border_frac`` of the size), the
    border is the first run of columns whose dark fraction is at least
    ``dark_fraction`` (gaps up to 2 working pixels allowed, for marks and
-   dials). The image starts where that run ends. A bright scanner margin
-   before the run is skipped.
+   dials). A bright scanner margin before the run is skipped. Shadows next
+   to the border are dark too, so the run is cut back to its last column
+   that is *uniformly* film black (≥ 80 % of its pixels within the gray
+   range of the run's outermost columns); the image starts there.
 5. Each edge is refined at full resolution within ±2 working pixels, then
    moved ``inset_frac`` further in to drop the anti-aliased rim.
 
@@ -42,6 +44,8 @@ from aeroloc.errors import InvalidInputError
 from aeroloc.preprocess._checks import fraction, image_2d
 
 _MAX_GAP_WORK_PX = 2
+#: Share of a column's pixels in the film black's gray range for it to count as border.
+_BORDER_UNIFORM = 0.8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -263,6 +267,7 @@ def _edge(
         if idx - end > _MAX_GAP_WORK_PX:
             break
         end = int(idx) + 1
+    end = _border_end(small, start=int(dark[0]), end=end, band_frac=cfg.profile_band_frac)
     if end > limit:
         return None
     if factor == 1:
@@ -273,6 +278,25 @@ def _edge(
     fine = _profile(full[:, lo:hi], level, cfg.profile_band_frac)
     dark_fine = np.flatnonzero(fine >= cfg.dark_fraction)
     return lo + (int(dark_fine[-1]) + 1 if dark_fine.size else 0)
+
+
+def _border_end(small: np.ndarray, *, start: int, end: int, band_frac: float) -> int:
+    """Where the film border really ends inside a dark run ``[start, end)`` (working px).
+
+    Shadows and dark rock next to the border count as dark too, so the run
+    can reach into the image. Film black is *uniform*: the border's gray range
+    is taken from the run's outermost columns (1st–99th percentile of their
+    central rows), and the border ends after the last column of the run whose
+    pixels lie in that range for at least :data:`_BORDER_UNIFORM` of the rows
+    (image columns, with deeper shadows and brighter rock, fall well below).
+    """
+    h = small.shape[0]
+    skip = int(h * (1.0 - band_frac) / 2)
+    band = small[skip : h - skip] if h - 2 * skip > 0 else small
+    lo, hi = np.percentile(band[:, start : start + 3], [1, 99])
+    uniform = ndimage.median_filter(((band >= lo) & (band <= hi)).mean(axis=0), size=3)
+    inside = np.flatnonzero(uniform[start:end] >= _BORDER_UNIFORM)
+    return start + int(inside[-1]) + 1 if inside.size else end
 
 
 def _fallback(cfg: FrameConfig, width: int, height: int, reason: str) -> FrameCrop:
