@@ -179,6 +179,25 @@ def test_degenerate_matches_are_rejected_with_a_reason(prepared, xy_a, xy_b, rea
     assert reason in " ".join(ver.tried[0].reasons)
 
 
+class BrokenMatcher:
+    """A matcher whose network fails (as torch does on a shape it cannot handle)."""
+
+    name = "broken"
+
+    def match(self, a, b):
+        raise RuntimeError("The size of tensor a (4) must match the size of tensor b (11)")
+
+
+def test_a_failing_matcher_rejects_the_candidate_instead_of_crashing(prepared):
+    pair, true = prepared
+    hm, cand = _heatmap_and_candidate(pair, true["center_x"], true["center_y"])
+    ver = verify_candidates(
+        pair, hm, [cand], VerifyConfig(matcher=BrokenMatcher(), retry_rotations_deg=())
+    )
+    assert ver.status == "rejected"
+    assert "verification failed" in ver.tried[0].reasons[0]
+
+
 def test_verify_config_is_validated():
     with pytest.raises(ConfigError, match="max_candidates"):
         VerifyConfig(max_candidates=0)
@@ -186,6 +205,8 @@ def test_verify_config_is_validated():
         VerifyConfig(margin_frac=-1)
     with pytest.raises(ConfigError, match="rotation"):
         VerifyConfig(rotations_deg=())
+    with pytest.raises(ConfigError, match="retry_candidates"):
+        VerifyConfig(retry_candidates=-1)
 
 
 def test_unknown_matcher_name_raises(prepared):

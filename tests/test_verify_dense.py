@@ -81,6 +81,20 @@ def test_a_known_similarity_is_recovered_within_a_pixel(matcher):
     assert err.max() < 1.0, err
 
 
+def test_a_rectangular_photo_is_recovered(matcher):
+    target = _terrain(600, seed=4)
+    true = _similarity(0.98, -1.5, 90.0, 160.0)
+    shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    centred = np.linalg.inv(shift) @ true @ shift
+    photo = cv2.warpAffine(
+        target, centred[:2], (400, 260), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR
+    )
+    fit = fit_transform(matcher.match(photo, target))
+    assert fit.ok
+    centre = np.array([200.0, 130.0, 1.0])
+    assert np.hypot(*(fit.matrix @ centre - true @ centre)[:2]) < 1.0
+
+
 def test_inverted_shading_is_still_found(matcher):
     """The photo is the target's negative: keypoint descriptors disagree, features correlate."""
     target = _terrain(560, seed=5)

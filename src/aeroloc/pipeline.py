@@ -610,7 +610,9 @@ def _verify_one(
             rotations_deg=rotations_deg,
             calibration=config.calibration,
         )
-    except (AeroLocError, cv2.error, np.linalg.LinAlgError) as exc:
+    except (AeroLocError, cv2.error, np.linalg.LinAlgError, RuntimeError) as exc:
+        # RuntimeError: torch inside a (learned) matcher; the candidate is
+        # rejected with the reason instead of ending the whole run.
         return rejected(f"verification failed: {exc}")
     fit, assessment = check.fit, check.assessment
     stats: dict[str, Any] = {

@@ -130,19 +130,19 @@ def _warp(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.n
 
 
 def _ncc(templates: torch.Tensor, fmap: torch.Tensor) -> torch.Tensor:
-    """NCC of templates ``[K x C x p x p]`` at every place of ``fmap`` ``[C x H x W]``.
+    """NCC of templates ``[K x C x ph x pw]`` at every place of ``fmap`` ``[C x H x W]``.
 
     Each template is centred per channel and the map window likewise, so the
     score is the cosine of the two channel-centred blocks.
     """
-    k, _, p, _ = templates.shape
+    k, _, ph, pw = templates.shape
     t = templates - templates.mean(dim=(2, 3), keepdim=True)
     t = t / (t.flatten(1).norm(dim=1).view(k, 1, 1, 1) + 1e-8)
     x = fmap[None]
     num = F.conv2d(x, t)[0]
-    mean = F.avg_pool2d(x, p, stride=1)[0]
-    mean_sq = F.avg_pool2d(x * x, p, stride=1)[0]
-    energy = ((mean_sq - mean * mean).sum(0) * p * p).clamp_min(1e-12)
+    mean = F.avg_pool2d(x, (ph, pw), stride=1)[0]
+    mean_sq = F.avg_pool2d(x * x, (ph, pw), stride=1)[0]
+    energy = ((mean_sq - mean * mean).sum(0) * ph * pw).clamp_min(1e-12)
     return num / (energy.sqrt()[None] + 1e-8)
 
 
