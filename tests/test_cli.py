@@ -11,20 +11,14 @@ from click.testing import CliRunner
 
 from aeroloc import __version__
 from aeroloc.cli import cli
+from cli_helpers import run, synth_tiny
 
 FAST = ["--buffer-m", "1500", "--stride", "0.5"]
 
 
-def run(*args: str):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("archive")
-    result = run("synth", "--out", out, "--seed", 7, "--preset", "tiny")
-    assert result.exit_code == 0, result.output
-    return out
+    return synth_tiny(tmp_path_factory.mktemp("archive"), seed=7)
 
 
 @pytest.fixture(scope="module")

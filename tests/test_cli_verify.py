@@ -13,18 +13,12 @@ from shapely.geometry import Polygon, shape
 
 from aeroloc.cli import cli
 from aeroloc.georef import read_footprint_gpkg, read_gcp_geotiff, read_points
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+from cli_helpers import run, synth_tiny
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("archive2")
-    result = run("synth", "--out", out, "--seed", 2, "--preset", "tiny")
-    assert result.exit_code == 0, result.output
-    return out
+    return synth_tiny(tmp_path_factory.mktemp("archive2"), seed=2)
 
 
 @pytest.fixture(scope="module")

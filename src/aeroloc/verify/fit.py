@@ -207,7 +207,7 @@ def _richer_wins(rich: _Candidate, simple: _Candidate, threshold_px: float) -> b
     return simple.cost - rich.cost > max(_MIN_COST_GAIN, noise_gain)
 
 
-MODEL_KINDS = ("similarity", "affine", "homography")
+MODEL_KINDS: tuple[Kind, ...] = ("similarity", "affine", "homography")
 
 
 def fit_transform(

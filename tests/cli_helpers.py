@@ -1,0 +1,21 @@
+"""Shared by the command-line tests: invoke the CLI, synthesise a tiny archive through it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from aeroloc.cli import cli
+
+
+def run(*args: object) -> Result:
+    """Invoke ``aeroloc`` with ``args`` (stringified); exceptions propagate."""
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def synth_tiny(out: Path, seed: int) -> Path:
+    """``aeroloc synth --preset tiny`` into ``out``; fails the test on a non-zero exit."""
+    result = run("synth", "--out", out, "--seed", seed, "--preset", "tiny")
+    assert result.exit_code == 0, result.output
+    return out
