@@ -8,6 +8,15 @@ from click.testing import CliRunner, Result
 
 from aeroloc.cli import cli
 
+#: Files ``aeroloc locate`` always writes (verified runs add the georeferenced ones).
+LOCATE_OUTPUTS = (
+    "result.json",
+    "heatmap.tif",
+    "heatmap.png",
+    "candidates.gpkg",
+    "heatmap_cells.npy",
+)
+
 
 def run(*args: object) -> Result:
     """Invoke ``aeroloc`` with ``args`` (stringified); exceptions propagate."""

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from aeroloc import __version__
 from aeroloc.cli import cli
-from cli_helpers import run, synth_tiny
+from cli_helpers import LOCATE_OUTPUTS, run, synth_tiny
 
 FAST = ["--buffer-m", "1500", "--stride", "0.5"]
 
@@ -94,13 +94,7 @@ def test_locate_from_catalog_writes_every_file_and_evaluates(archive, first_id, 
     )
     assert result.exit_code == 0, result.output
     assert not (out / "footprint.gpkg").exists()
-    for name in (
-        "result.json",
-        "heatmap.tif",
-        "heatmap.png",
-        "candidates.gpkg",
-        "heatmap_cells.npy",
-    ):
+    for name in LOCATE_OUTPUTS:
         assert (out / name).is_file(), name
     res = json.loads((out / "result.json").read_text())
     assert res["best"]["status"] == "unverified"

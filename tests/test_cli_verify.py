@@ -13,7 +13,7 @@ from shapely.geometry import Polygon, shape
 
 from aeroloc.cli import cli
 from aeroloc.georef import read_footprint_gpkg, read_gcp_geotiff, read_points
-from cli_helpers import run, synth_tiny
+from cli_helpers import LOCATE_OUTPUTS, run, synth_tiny
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +89,7 @@ def test_locate_with_a_learned_matcher_writes_every_georef_file(archive, first, 
     assert result.exit_code == 0, result.output
     assert "accepted" in result.output
     for name in (
-        "result.json",
-        "heatmap.tif",
-        "heatmap.png",
-        "candidates.gpkg",
-        "heatmap_cells.npy",
+        *LOCATE_OUTPUTS,
         "footprint.gpkg",
         "gcps.points",
         "photo_gcps.tif",

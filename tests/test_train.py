@@ -17,8 +17,14 @@ from scipy.stats import spearmanr
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
 from aeroloc.files import write_json
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
-from aeroloc.models import get_model, load_checkpoint, read_checkpoint, save_checkpoint
-from aeroloc.pipeline import DEFAULT_CHECKPOINT, load_model
+from aeroloc.models import (
+    DEFAULT_CHECKPOINT,
+    get_model,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
+from aeroloc.pipeline import load_model
 from aeroloc.train import (
     DenseScorer,
     TrainConfig,

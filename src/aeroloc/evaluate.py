@@ -154,10 +154,7 @@ class Evaluation:
         )
         s = self.summary()
         foot = (
-            f"\nMean confidence level **{s['mean_confidence_level']:.1f} %** "
-            f"(variance {s['variance_confidence_level']:.4f}); recall@1 "
-            f"{s['recall_at_1']:.0%}, recall@5 {s['recall_at_5']:.0%}, recall@10 "
-            f"{s['recall_at_10']:.0%}; median error of the best candidate "
+            f"\n{_heatmap_sentence(s)}; median error of the best candidate "
             f"{s['median_error_m']:.0f} m over {int(s['photos'])} photos.\n"
         )
         return head + body + foot
@@ -179,10 +176,7 @@ class Evaluation:
         )
         s = self.summary()
         foot = (
-            f"\nMean confidence level **{s['mean_confidence_level']:.1f} %** "
-            f"(variance {s['variance_confidence_level']:.4f}); recall@1 "
-            f"{s['recall_at_1']:.0%}, recall@5 {s['recall_at_5']:.0%}, recall@10 "
-            f"{s['recall_at_10']:.0%} over {int(s['photos'])} photos.\n\n"
+            f"\n{_heatmap_sentence(s)} over {int(s['photos'])} photos.\n\n"
             f"Verified {int(s['verified'])} photos: **{s['accepted_and_correct']:.0%} accepted "
             f"and correct** (footprint IoU ≥ {CORRECT_IOU}), false-accept rate "
             f"**{s['false_accept_rate']:.0%}** ({int(s['false_accepts'])} photos), "
@@ -225,6 +219,16 @@ def _nanmean(values: Any) -> float:
     a = np.asarray(list(values), dtype=float)
     a = a[np.isfinite(a)]
     return float(a.mean()) if a.size else math.nan
+
+
+def _heatmap_sentence(s: dict[str, float]) -> str:
+    """Mean confidence level (bold), its variance and recall@1/5/10 from a summary."""
+    return (
+        f"Mean confidence level **{s['mean_confidence_level']:.1f} %** "
+        f"(variance {s['variance_confidence_level']:.4f}); recall@1 "
+        f"{s['recall_at_1']:.0%}, recall@5 {s['recall_at_5']:.0%}, recall@10 "
+        f"{s['recall_at_10']:.0%}"
+    )
 
 
 def _num(v: float, fmt: str) -> str:

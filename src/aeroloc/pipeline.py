@@ -58,13 +58,18 @@ from aeroloc.georef import GeorefOutputs, PhotoTransform, affine_matrix, write_g
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.heatmap.grid import Heatmap
 from aeroloc.heatmap.io import save_heatmap_png, save_heatmap_tif
-from aeroloc.models import DEFAULT_MODEL, Embedder, get_model, list_models, load_checkpoint
+from aeroloc.models import (
+    Embedder,
+    default_model,
+    get_model,
+    list_models,
+    load_checkpoint,
+)
 from aeroloc.prepare import PreparedPair, enhance_aoi, prepare_pair
 from aeroloc.preprocess import AveragedHistogramThreshold
 
 RESULT_FILE = "result.json"
 CELLS_FILE = "heatmap_cells.npy"
-DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "effnet-lite0-siamese.pt"
 
 
 def load_model(spec: str | os.PathLike[str] | None = None) -> tuple[Embedder, str]:
@@ -75,9 +80,7 @@ def load_model(spec: str | os.PathLike[str] | None = None) -> tuple[Embedder, st
     ``effnet-lite0-siamese``.
     """
     if spec is None:
-        if DEFAULT_CHECKPOINT.is_file():
-            return load_checkpoint(DEFAULT_CHECKPOINT), f"{DEFAULT_MODEL} (shipped checkpoint)"
-        return get_model(DEFAULT_MODEL), f"{DEFAULT_MODEL} (ImageNet)"
+        return default_model()
     text = str(spec)
     if text in list_models():
         return get_model(text), text

@@ -48,6 +48,7 @@ from aeroloc.files import atomic_output, write_json, write_png
 from aeroloc.heatmap.engines import HeatmapConfig, to_model_input
 from aeroloc.heatmap.grid import Heatmap, grid_shape
 from aeroloc.models import (
+    DEFAULT_CHECKPOINT,
     DEFAULT_MODEL,
     Embedder,
     get_model,
@@ -82,9 +83,6 @@ from aeroloc.triplets import (
 
 MIN_TRAIN_PHOTOS = 2
 """Fewest training photos :func:`train` accepts."""
-
-DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "effnet-lite0-siamese.pt"
-"""The shipped, adaptively trained ``effnet-lite0-siamese`` (``make model`` rebuilds it)."""
 
 
 # -- configuration ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ model name and config, so they rebuild through this registry.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aeroloc.errors import ModelError
@@ -54,6 +55,16 @@ MODELS: dict[str, type[Embedder]] = {
 
 #: The model for CPU users: ImageNet-pretrained offline, about 100 windows/s.
 DEFAULT_MODEL = EffNetLite0Siamese.name
+
+#: The shipped, adaptively trained ``effnet-lite0-siamese`` (``make model`` rebuilds it).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "effnet-lite0-siamese.pt"
+
+
+def default_model() -> tuple[Embedder, str]:
+    """The shipped checkpoint, or the ImageNet ``effnet-lite0-siamese`` without one; and a label."""
+    if DEFAULT_CHECKPOINT.is_file():
+        return load_checkpoint(DEFAULT_CHECKPOINT), f"{DEFAULT_MODEL} (shipped checkpoint)"
+    return get_model(DEFAULT_MODEL), f"{DEFAULT_MODEL} (ImageNet)"
 
 
 def list_models() -> list[str]:
@@ -90,6 +101,7 @@ def model_spec(name: str, **config: Any) -> ModelSpec:
 
 
 __all__ = [
+    "DEFAULT_CHECKPOINT",
     "DEFAULT_MODEL",
     "MODELS",
     "PREPROCESSING_MODES",
@@ -101,6 +113,7 @@ __all__ = [
     "ResNet50Siamese",
     "SigNet",
     "contrastive_loss",
+    "default_model",
     "get_model",
     "list_models",
     "load_checkpoint",

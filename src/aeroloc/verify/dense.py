@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from aeroloc.models.effnet import stage_stride
 from aeroloc.verify.matchers import Matches, check_gray
 
 #: The photo is resampled so that its longer side is about this many input pixels.
@@ -60,14 +61,10 @@ _LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=1)
 def _default_network() -> Any:
-    """The shipped checkpoint's network (or the ImageNet one without it), in eval mode."""
-    from aeroloc.models import DEFAULT_MODEL, get_model, load_checkpoint
-    from aeroloc.train import DEFAULT_CHECKPOINT
+    """The heatmap's default network (shipped checkpoint, else ImageNet), in eval mode."""
+    from aeroloc.models import default_model
 
-    net = load_checkpoint(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.is_file() else None
-    if net is None or getattr(net.config, "trunk_stage", 0) < 4:
-        net = get_model(DEFAULT_MODEL)
-    return net.eval()
+    return default_model()[0].eval()
 
 
 def _resize(image: np.ndarray, factor: float) -> np.ndarray:
@@ -129,17 +126,21 @@ def _warp(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.n
     return np.asarray(out, dtype=np.float32)
 
 
+def _unit_templates(templates: torch.Tensor) -> torch.Tensor:
+    """Templates ``[K x C x h x w]`` centred per channel and scaled to unit norm each."""
+    t = templates - templates.mean(dim=(2, 3), keepdim=True)
+    return t / (t.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + 1e-8)
+
+
 def _ncc(templates: torch.Tensor, fmap: torch.Tensor) -> torch.Tensor:
     """NCC of templates ``[K x C x ph x pw]`` at every place of ``fmap`` ``[C x H x W]``.
 
     Each template is centred per channel and the map window likewise, so the
     score is the cosine of the two channel-centred blocks.
     """
-    k, _, ph, pw = templates.shape
-    t = templates - templates.mean(dim=(2, 3), keepdim=True)
-    t = t / (t.flatten(1).norm(dim=1).view(k, 1, 1, 1) + 1e-8)
+    ph, pw = templates.shape[2:]
     x = fmap[None]
-    num = F.conv2d(x, t)[0]
+    num = F.conv2d(x, _unit_templates(templates))[0]
     mean = F.avg_pool2d(x, (ph, pw), stride=1)[0]
     mean_sq = F.avg_pool2d(x * x, (ph, pw), stride=1)[0]
     energy = ((mean_sq - mean * mean).sum(0) * ph * pw).clamp_min(1e-12)
@@ -152,8 +153,7 @@ def _ncc_pairs(templates: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
     Returns ``[K x (s - p + 1) x (s - p + 1)]`` (one grouped convolution).
     """
     k, c, p, _ = templates.shape
-    t = templates - templates.mean(dim=(2, 3), keepdim=True)
-    t = t / (t.flatten(1).norm(dim=1).view(k, 1, 1, 1) + 1e-8)
+    t = _unit_templates(templates)
     num = F.conv2d(windows.reshape(1, k * c, *windows.shape[2:]), t, groups=k)[0]
     mean = F.avg_pool2d(windows, p, stride=1)
     mean_sq = F.avg_pool2d(windows * windows, p, stride=1)
@@ -228,24 +228,19 @@ class DenseMatcher:
             h, w = y.shape[2:]
             cells = cv2.resize(valid.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
             keep_h, keep_w = (
-                math.ceil(h0 / self._stride(stage)),
-                math.ceil(w0 / self._stride(stage)),
+                math.ceil(h0 / stage_stride(stage)),
+                math.ceil(w0 / stage_stride(stage)),
             )
             feats[stage] = y[0, :, :keep_h, :keep_w].clone()
             masks[stage] = torch.from_numpy(np.asarray(cells)[:keep_h, :keep_w] > 0.99)
         return _Maps(feats=feats, valid=masks)
-
-    def _stride(self, stage: int) -> int:
-        from aeroloc.models.effnet import stage_stride
-
-        return stage_stride(stage)
 
     # ------------------------------------------------------------------ steps
     def _coarse(
         self, photo: np.ndarray, target4: torch.Tensor, factor: float
     ) -> tuple[np.ndarray, float] | None:
         """Scale-and-shift estimate photo px → target px, and its NCC."""
-        stride = self._stride(4)
+        stride = stage_stride(4)
         best: tuple[float, np.ndarray] | None = None
         for k in self.scales:
             scaled = _resize(photo, factor * k)
@@ -292,7 +287,7 @@ class DenseMatcher:
         h, w = photo_shape
         corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], dtype=np.float64).T
         xy = (matrix @ corners)[:2] * factor
-        pad = (max(self.search_cells, self.final_search_cells) + 2) * self._stride(3)
+        pad = (max(self.search_cells, self.final_search_cells) + 2) * stage_stride(3)
         full_h = round(target_shape[0] * factor)
         full_w = round(target_shape[1] * factor)
         x0 = max(0, _ALIGN * math.floor((xy[0].min() - pad) / _ALIGN))
@@ -310,7 +305,7 @@ class DenseMatcher:
         radius: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Template peaks: ``(xy_photo, xy_target, ncc)`` in original pixels."""
-        stride = self._stride(stage)
+        stride = stage_stride(stage)
         ox, oy = region.origin
         to_region = np.array([[region.factor, 0.0, -ox], [0.0, region.factor, -oy], [0, 0, 1]])
         warped = _warp(photo, to_region @ matrix, region.image.shape)
@@ -362,7 +357,7 @@ class DenseMatcher:
 
     def _polish(self, photo: np.ndarray, region: _Region, matrix: np.ndarray) -> np.ndarray:
         """Similarity update maximising the whole-photo stage-3 NCC (bilinear sampling)."""
-        stage, stride, factor = 3, self._stride(3), region.factor
+        stage, stride, factor = 3, stage_stride(3), region.factor
         scaled = _resize(photo, factor)
         maps = self._maps(scaled, (stage,))
         fa, va = maps.feats[stage], maps.valid[stage]
@@ -454,7 +449,7 @@ class DenseMatcher:
             pts_a, pts_b, _ = self._ties(photo, region, stage, matrix)
             if len(pts_a) < 4:
                 return empty
-            step = 0.5 * self._stride(stage) / factor
+            step = 0.5 * stage_stride(stage) / factor
             fitted, inliers = cv2.estimateAffinePartial2D(
                 pts_a, pts_b, method=cv2.RANSAC, ransacReprojThreshold=step
             )
