@@ -58,7 +58,13 @@ from aeroloc.pipeline import (
     verify_candidates,
 )
 
-DEFAULT_FEATURES = ("log_n_inliers", "log_scale_error", "anisotropy", "perspective")
+DEFAULT_FEATURES = (
+    "log_n_inliers",
+    "log_scale_error",
+    "anisotropy",
+    "perspective",
+    "alignment_contrast",
+)
 FIRST_SEED = 600
 LAST_SEED = 699
 DEFAULT_OUT = (
@@ -188,6 +194,8 @@ IDEAL_FIT = {
     "anisotropy": 0.0,
     "perspective": 0.0,
     "mirrored": 0.0,
+    # Keypoint matchers measure no contrast: the ideal fit must pass without it.
+    "alignment_contrast": 0.0,
 }
 JUNK_FIT = {
     "n_inliers": 5.0,
@@ -200,6 +208,7 @@ JUNK_FIT = {
     "anisotropy": 3.0,
     "perspective": 2.0,
     "mirrored": 0.0,
+    "alignment_contrast": 0.0,
 }
 
 

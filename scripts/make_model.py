@@ -2,6 +2,7 @@
 """Reproduce the shipped default checkpoint (``make model``).
 
     python scripts/make_model.py [--work build/model] [--out PATH] [--epochs N]
+    python scripts/make_model.py --model signet --out build/signet.pt [--weights none]
 
 Steps, each skipped when its output is already there (so an interrupted run
 resumes):
@@ -21,6 +22,11 @@ resumes):
 The checkpoint is written to ``--out`` (default: the package's
 ``src/aeroloc/weights/effnet-lite0-siamese.pt``, which ``locate`` loads when
 no model is named).
+
+``--model`` trains and evaluates another registry model the same way (same
+data, its own thesis preset), for the before/after table of docs/models.md;
+``--out`` is then required. "Before" is the model with its initial weights
+(``--weights``: the preset's, ``none`` for random, ``imagenet`` or a path).
 """
 
 from __future__ import annotations
@@ -95,13 +101,23 @@ def held_out(model: Any, data: Path, every: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "model")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="registry name (default: %(default)s)")
+    ap.add_argument(
+        "--out", type=Path, default=None, help=f"default for {DEFAULT_MODEL}: {DEFAULT_OUT}"
+    )
+    ap.add_argument(
+        "--weights", default="preset", help="initial weights: preset, none, imagenet or a path"
+    )
     ap.add_argument("--train-seeds", default="1000-1005")
     ap.add_argument("--heldout-seeds", default="100-104")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--heldout-every", type=int, default=1, help="evaluate every k-th photo")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.out is None:
+        if args.model != DEFAULT_MODEL:
+            ap.error("--out is required with --model (only the default model ships)")
+        args.out = DEFAULT_OUT
     t0 = time.perf_counter()
     torch.set_num_threads(2)
     try:
@@ -113,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         train_data = dataset(args.work, "train", archives(args.work, train_seeds, t0), t0)
         held_data = dataset(args.work, "heldout", archives(args.work, held_seeds, t0), t0)
 
-        config = preset(DEFAULT_MODEL, epochs=args.epochs, seed=args.seed)
-        log(f"train {DEFAULT_MODEL}: {args.epochs} epochs → {args.out}", t0)
+        overrides: dict[str, Any] = {"epochs": args.epochs, "seed": args.seed}
+        if args.weights != "preset":
+            overrides["weights"] = None if args.weights == "none" else args.weights
+        config = preset(args.model, **overrides)
+        log(f"train {args.model}: {args.epochs} epochs → {args.out}", t0)
         t_train = time.perf_counter()
         result = train(
             config,
@@ -128,14 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         train_s = time.perf_counter() - t_train
         size = args.out.stat().st_size
-        if size > MAX_SHIPPED_BYTES:
+        if args.out == DEFAULT_OUT and size > MAX_SHIPPED_BYTES:
             raise SystemExit(f"{args.out} is {size / 1e6:.1f} MB, over the 20 MB limit")
 
         log("held-out evaluation (dense engine)", t0)
-        before = held_out(get_model(DEFAULT_MODEL), held_data, args.heldout_every)
+        start = {} if config.weights == "imagenet" else {"weights": config.weights}
+        before = held_out(
+            get_model(args.model, **start, **config.model_options), held_data, args.heldout_every
+        )
         after = held_out(load_checkpoint(args.out), held_data, args.heldout_every)
         metrics = {
-            "model": DEFAULT_MODEL,
+            "model": args.model,
+            "initial_weights": config.weights,
             "train_seeds": train_seeds,
             "heldout_seeds": held_seeds,
             "train_photos": len(read_manifest(train_data).samples),
@@ -150,14 +173,16 @@ def main(argv: list[str] | None = None) -> int:
             "heldout_after": after,
             "threads": torch.get_num_threads(),
         }
-        write_json(args.work / "metrics.json", metrics)
-        for name, m in (("ImageNet", before), ("trained", after)):
+        stem = "metrics" if args.model == DEFAULT_MODEL else f"metrics-{args.model}"
+        metrics_path = args.work / f"{stem}.json"
+        write_json(metrics_path, metrics)
+        for name, m in (("before", before), ("trained", after)):
             log(
                 f"{name}: conf {m['mean_confidence']:.1f} %  R@1 {m['recall@1']:.2f}  "
                 f"R@5 {m['recall@5']:.2f}  R@10 {m['recall@10']:.2f}  (n={m['n']})",
                 t0,
             )
-        log(f"wrote {args.out} ({size / 1e6:.1f} MB) and {args.work / 'metrics.json'}", t0)
+        log(f"wrote {args.out} ({size / 1e6:.1f} MB) and {metrics_path}", t0)
     except AeroLocError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -554,3 +554,21 @@ def test_effnet_similarity_map_equals_embedding_similarity():
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
     assert torch.isfinite(flat).all()
     torch.testing.assert_close(flat, torch.full_like(flat, 0.5))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_similarity_at_equals_the_full_map(models, name):
+    """The dense engine's gathered head scores what the whole similarity map scores there."""
+    model = models[name]
+    images = _images_for(model, 1, seed=11, extra_px=(70, 90))
+    anchor_image = _images_for(model, 1, seed=12)
+    with torch.inference_mode():
+        fmap = model.trunk(images)
+        anchor = model.embed(anchor_image)[0]
+        full = model.similarity_map(anchor, fmap)
+        h, w = full.shape
+        cells = torch.tensor([[0, 0], [h - 1, w - 1], [h // 2, 1], [0, w - 1]])
+        got = model.similarity_at(anchor, fmap, cells)
+    torch.testing.assert_close(got, full[cells[:, 0], cells[:, 1]], atol=1e-5, rtol=1e-5)
+    with torch.inference_mode():
+        assert model.similarity_at(anchor, fmap, cells[:0]).shape == (0,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from aeroloc.errors import ConfigError, InvalidInputError, MissingFileError
 from aeroloc.verify import (
     CALIBRATION_FEATURES,
     DEFAULT_CALIBRATION,
+    FEATURE_NAMES,
+    AcceptanceRules,
     Calibration,
     FitResult,
     assess,
@@ -159,4 +162,33 @@ def test_fit_calibration_separates_a_toy_dataset() -> None:
 def test_default_calibration_is_a_calibration() -> None:
     cal = default_calibration()
     assert isinstance(cal, Calibration)
-    assert set(cal.feature_names) <= set(CALIBRATION_FEATURES) | {"n_inliers", "scale"}
+    assert set(cal.feature_names) <= set(FEATURE_NAMES)
+    # it predicts from what assess measures, matcher evidence included
+    verdict = assess(_fit(ROTATED_HALF), expected_scale=0.5, evidence={"alignment_contrast": 0.05})
+    assert 0.5 < cal.predict(verdict.features) == verdict.p_correct
+
+
+def test_alignment_contrast_lets_fewer_inliers_be_accepted() -> None:
+    """12 inliers: review alone, accepted with a sharp whole-photo correlation."""
+    rules = AcceptanceRules(min_p_correct=0.0)
+    fit = _fit(ROTATED_HALF, n_inliers=12)
+    plain = assess(fit, expected_scale=0.5, rules=rules)
+    assert plain.status == "review"
+    assert any(
+        "or 10 with an alignment contrast of 0.025; measured 0.000" in r for r in plain.reasons
+    )
+    sharp = assess(fit, expected_scale=0.5, rules=rules, evidence={"alignment_contrast": 0.04})
+    assert sharp.status == "accepted" and sharp.features["alignment_contrast"] == 0.04
+    flat = assess(fit, expected_scale=0.5, rules=rules, evidence={"alignment_contrast": 0.01})
+    assert flat.status == "review"
+    too_few = assess(
+        _fit(ROTATED_HALF, n_inliers=9),
+        expected_scale=0.5,
+        rules=rules,
+        evidence={"alignment_contrast": 0.2},
+    )
+    assert too_few.status == "review"
+    nan = assess(fit, expected_scale=0.5, rules=rules, evidence={"alignment_contrast": math.nan})
+    assert nan.features["alignment_contrast"] == 0.0
+    with pytest.raises(InvalidInputError, match="contrast_inliers"):
+        AcceptanceRules(contrast_inliers=20)

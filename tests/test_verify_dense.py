@@ -128,3 +128,12 @@ def test_degenerate_input_gives_no_matches_or_a_rejection(matcher, photo, target
     matches = matcher.match(photo, target)
     fit = fit_transform(matches)
     assert len(matches) == 0 or not fit.ok or fit.n_inliers < 15
+
+
+def test_alignment_contrast_is_sharp_at_the_right_place_only(matcher):
+    """The whole-photo correlation peaks at the true place and is flat elsewhere."""
+    target = _terrain(600, seed=6)
+    right = matcher.match(_cut(target, _similarity(1.0, 2.0, 140.0, 120.0), 340), target)
+    wrong = matcher.match(_terrain(340, seed=98), target)
+    assert right.evidence["alignment_contrast"] > 0.1
+    assert wrong.evidence.get("alignment_contrast", 0.0) < 0.025

@@ -9,9 +9,9 @@ All engines take the same inputs and return the same :class:`Heatmap`:
   the model's input and embedded in batches of bounded size.
 * ``dense`` — the whole AoI is resized once so that a window becomes the model's
   input size, goes once through the fully convolutional trunk, and the head
-  runs on every window position of the feature map
-  (:meth:`~aeroloc.models.base.Embedder.head_from_map`). Heatmap cells take
-  the dense output nearest to their window (exact when the window stride is a
+  runs on the feature map at each window's position
+  (:meth:`~aeroloc.models.base.Embedder.similarity_at`): a heatmap cell takes
+  the map cell nearest to its window (exact when the window stride is a
   multiple of the trunk's stride at model scale).
 
 Context: a window's receptive field reaches beyond it, so a dense pass (which
@@ -259,6 +259,9 @@ def compute_heatmap(
     scale = window_scale(model, window_px, cfg.context_cells)
     fill = float(np.nanmean(aoi))
     model.eval()
+    # Channels-last weights make the CPU convolutions 1.3–1.4× faster for every
+    # engine (measured on both trunks); outputs change only by float rounding.
+    model.to(memory_format=torch.channels_last)
     scores = np.full(shape, np.nan, dtype=np.float32)
     cells = [(int(r), int(c)) for r, c in zip(*np.nonzero(valid), strict=True)]
     t0 = time.perf_counter()
@@ -286,15 +289,17 @@ def compute_heatmap(
                 if progress:
                     progress(start + len(chunk), len(cells))
         else:
-            sim_map = dense_similarity(model, anchor[0], aoi, scale, fill)  # [h x w]
             sy, sx = scale.input_hw[0] / window_px, scale.input_hw[1] / window_px
             step = scale.trunk_stride
+            fmap = model.trunk(_as_batch([_model_scale_aoi(aoi, scale, fill)]))
+            wh, ww = model.window_map_size
             rows = np.rint(np.arange(shape[0]) * stride_px * sy / step).astype(np.int64)
             cols = np.rint(np.arange(shape[1]) * stride_px * sx / step).astype(np.int64)
-            rows = np.clip(rows + cfg.context_cells, 0, sim_map.shape[0] - 1)
-            cols = np.clip(cols + cfg.context_cells, 0, sim_map.shape[1] - 1)
-            sims = sim_map[rows][:, cols]
-            scores[...] = np.where(valid, sims.numpy(), np.nan)
+            rows = np.clip(rows + cfg.context_cells, 0, fmap.shape[2] - wh)
+            cols = np.clip(cols + cfg.context_cells, 0, fmap.shape[3] - ww)
+            r_idx, c_idx = np.nonzero(valid)
+            at = torch.from_numpy(np.stack([rows[r_idx], cols[c_idx]], axis=1))
+            scores[r_idx, c_idx] = model.similarity_at(anchor[0], fmap, at).float().numpy()
             if progress:
                 progress(len(cells), len(cells))
     elapsed = time.perf_counter() - t0
@@ -320,30 +325,3 @@ def _model_scale_aoi(aoi: np.ndarray, scale: WindowScale, fill: float) -> np.nda
     scaled = np.clip(cv2.resize(filled, (out_w, out_h), interpolation=cv2.INTER_AREA), 0, 1)
     m = scale.margin_model_px
     return np.pad(scaled, m, mode="constant", constant_values=fill)
-
-
-def dense_descriptors(
-    model: Embedder, aoi: np.ndarray, scale: WindowScale, fill: float
-) -> torch.Tensor:
-    """Window embeddings ``[D x h x w]`` of a whole AoI from one trunk pass.
-
-    The AoI is resized so a window becomes the model's input size and padded
-    by the context margin (with ``fill``), exactly as :func:`cut_window` cuts
-    single windows; entry ``[:, i, j]`` embeds the window whose context crop
-    starts at trunk cell ``(i - context, j - context)`` of the unpadded AoI.
-    """
-    padded = _model_scale_aoi(aoi, scale, fill)
-    return model.head_from_map(model.trunk(_as_batch([padded])))[0]
-
-
-def dense_similarity(
-    model: Embedder, anchor: torch.Tensor, aoi: np.ndarray, scale: WindowScale, fill: float
-) -> torch.Tensor:
-    """Similarity ``[h x w]`` of ``anchor`` ``[D]`` to every window of a whole AoI.
-
-    One trunk pass over the AoI at model scale, then
-    :meth:`~aeroloc.models.Embedder.similarity_map`; entry ``[i, j]`` is the
-    window at the same place as in :func:`dense_descriptors`.
-    """
-    padded = _model_scale_aoi(aoi, scale, fill)
-    return model.similarity_map(anchor, model.trunk(_as_batch([padded])))

@@ -388,6 +388,10 @@ class EffNetLite0Siamese(Embedder):
         cols = cols - cols.mean(dim=2, keepdim=True)
         return F.normalize(cols.reshape(b, c * n * n, oh, ow), dim=1)
 
+    def similarity_at(self, anchor: Tensor, fmap: Tensor, cells: Tensor) -> Tensor:
+        """As :meth:`Embedder.similarity_at`; the whole correlation map is cheaper here."""
+        return self.similarity_map(anchor, fmap)[cells[:, 0], cells[:, 1]]
+
     def similarity_map(self, anchor: Tensor, fmap: Tensor) -> Tensor:
         """Similarity ``[h' x w']`` of one embedding ``[D]`` to every window of ``[1 x C x h x w]``.
 

@@ -49,7 +49,10 @@ FEATURE_NAMES = (
     "anisotropy",
     "perspective",
     "mirrored",
+    "alignment_contrast",
 )
+#: Features a matcher may measure itself (``Matches.evidence``); 0 when it does not.
+EVIDENCE_NAMES = ("alignment_contrast",)
 #: Features the logistic calibration uses by default.
 CALIBRATION_FEATURES = (
     "log_n_inliers",
@@ -269,7 +272,13 @@ def fit_calibration(
 
 @dataclass(frozen=True, kw_only=True)
 class AcceptanceRules:
-    """Thresholds of the readable acceptance rules (defaults suit 10 m references)."""
+    """Thresholds of the readable acceptance rules (defaults suit 10 m references).
+
+    A fit needs ``accept_inliers`` inliers to be accepted, or only
+    ``contrast_inliers`` when the matcher measured an ``alignment_contrast`` of
+    at least ``accept_contrast`` (the whole photo correlates sharply at the
+    fitted place; ``effnet-dense`` measures it, keypoint matchers do not).
+    """
 
     min_inliers: int = 8
     accept_inliers: int = 15
@@ -280,10 +289,16 @@ class AcceptanceRules:
     review_perspective: float = math.log(1.8)
     max_perspective: float = math.log(3.0)
     min_p_correct: float = 0.5
+    contrast_inliers: int = 10
+    accept_contrast: float = 0.025
 
     def __post_init__(self) -> None:
         if not (0 < self.min_inliers <= self.accept_inliers):
             raise InvalidInputError("need 0 < min_inliers <= accept_inliers")
+        if not (self.min_inliers <= self.contrast_inliers <= self.accept_inliers):
+            raise InvalidInputError("need min_inliers <= contrast_inliers <= accept_inliers")
+        if not (math.isfinite(self.accept_contrast) and self.accept_contrast > 0):
+            raise InvalidInputError("accept_contrast must be > 0")
         if not (0 <= self.review_anisotropy <= self.max_anisotropy):
             raise InvalidInputError("need 0 <= review_anisotropy <= max_anisotropy")
         if not (0 <= self.review_perspective <= self.max_perspective):
@@ -329,9 +344,21 @@ def _denominator(matrix: np.ndarray, x: float, y: float) -> float:
     return float(matrix[2, 0] * x + matrix[2, 1] * y + matrix[2, 2])
 
 
-def fit_features(fit: FitResult, *, expected_scale: float | None) -> dict[str, float]:
-    """The features of :data:`FEATURE_NAMES` for one fit (caps keep them finite)."""
+def fit_features(
+    fit: FitResult,
+    *,
+    expected_scale: float | None,
+    evidence: Mapping[str, float] | None = None,
+) -> dict[str, float]:
+    """The features of :data:`FEATURE_NAMES` for one fit (caps keep them finite).
+
+    ``evidence`` supplies the matcher's own measures (:data:`EVIDENCE_NAMES`);
+    a missing or non-finite one counts as 0 (no evidence either way).
+    """
     feats = dict.fromkeys(FEATURE_NAMES, 0.0)
+    for name in EVIDENCE_NAMES:
+        value = float((evidence or {}).get(name, 0.0))
+        feats[name] = _clean(value) if math.isfinite(value) else 0.0
     feats["n_inliers"] = float(fit.n_inliers)
     feats["log_n_inliers"] = math.log1p(fit.n_inliers)
     feats["inlier_ratio"] = float(fit.inlier_ratio)
@@ -373,6 +400,7 @@ def assess(
     scale_tolerance: float = 2.0,
     calibration: Calibration | None = None,
     rules: AcceptanceRules | None = None,
+    evidence: Mapping[str, float] | None = None,
 ) -> Assessment:
     """Decide whether ``fit`` locates the photo: accepted, review or rejected.
 
@@ -385,6 +413,7 @@ def assess(
         calibration: logistic model for ``p_correct``; None uses
             :func:`default_calibration`.
         rules: thresholds; None uses the defaults of :class:`AcceptanceRules`.
+        evidence: the matcher's own measures (``Matches.evidence``).
 
     Raises:
         InvalidInputError: ``expected_scale`` <= 0 or ``scale_tolerance`` <= 1.
@@ -395,7 +424,7 @@ def assess(
         raise InvalidInputError(f"scale_tolerance must be > 1, got {scale_tolerance}")
     rules = rules or AcceptanceRules()
     calibration = calibration or default_calibration()
-    feats = fit_features(fit, expected_scale=expected_scale)
+    feats = fit_features(fit, expected_scale=expected_scale, evidence=evidence)
     if not fit.ok:
         return Assessment(
             status="rejected",
@@ -410,7 +439,13 @@ def assess(
     if n < rules.min_inliers:
         reject.append(f"only {n} inliers; need at least {rules.min_inliers}")
     elif n < rules.accept_inliers:
-        review.append(f"only {n} inliers; {rules.accept_inliers} needed to accept")
+        contrast = feats["alignment_contrast"]
+        if n < rules.contrast_inliers or contrast < rules.accept_contrast:
+            review.append(
+                f"only {n} inliers; {rules.accept_inliers} needed to accept (or "
+                f"{rules.contrast_inliers} with an alignment contrast of "
+                f"{rules.accept_contrast:g}; measured {contrast:.3f})"
+            )
     if fit.inlier_ratio < rules.min_inlier_ratio:
         review.append(f"inlier ratio {fit.inlier_ratio:.2f} below {rules.min_inlier_ratio:.2f}")
     if fit.rmse_px > rules.max_rmse_px:

@@ -81,6 +81,7 @@ class _Try:
     xy_a: np.ndarray
     xy_b: np.ndarray
     n_matches: int
+    evidence: dict[str, float]
 
     def rank(self) -> tuple[int, int, float]:
         # A plausible fit beats a rejected one with more inliers (e.g. absurd scale).
@@ -228,6 +229,7 @@ def verify_candidate(
             scale_tolerance=scale_tolerance,
             calibration=calibration,
             rules=rules,
+            evidence=matches.evidence,
         )
         tries.append(
             _Try(
@@ -238,6 +240,7 @@ def verify_candidate(
                 xy_a=matches.xy_a[fit.inliers],
                 xy_b=matches.xy_b[fit.inliers],
                 n_matches=len(matches),
+                evidence=matches.evidence,
             )
         )
         if (
@@ -268,6 +271,7 @@ def verify_candidate(
             scale_tolerance=scale_tolerance,
             calibration=calibration,
             rules=rules,
+            evidence=best.evidence,
         )
     else:
         photo_to_target = np.full((3, 3), np.nan)

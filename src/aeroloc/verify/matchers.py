@@ -48,12 +48,15 @@ class Matches:
         xy_b: ``[N x 2]`` float64 ``(col, row)`` positions in image b.
         scores: ``[N]`` float64 match confidence in [0, 1] (higher is better).
         matcher: name of the matcher that produced them.
+        evidence: whole-image measures a matcher may add for the acceptance
+            rules (``alignment_contrast``: see :mod:`aeroloc.verify.dense`).
     """
 
     xy_a: np.ndarray
     xy_b: np.ndarray
     scores: np.ndarray
     matcher: str
+    evidence: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         xy_a = np.asarray(self.xy_a, dtype=np.float64).reshape(-1, 2)
