@@ -419,11 +419,13 @@ def crop_reference(
                     "mosaicked references need the same bands"
                 )
         transform, width, height, res = _aoi_grid(datasets[0], aoi, resolution_m)
-        out = np.full((len(bands[0]), height, width), np.nan, dtype=np.float32)
-        for ds, b in zip(datasets, bands, strict=True):
+        # The first reference is the mosaic's base (no second full-size copy).
+        out = _read_onto_grid(datasets[0], bands[0], aoi.crs, transform, width, height, method)
+        for ds, b in zip(datasets[1:], bands[1:], strict=True):
             part = _read_onto_grid(ds, b, aoi.crs, transform, width, height, method)
             fill = ~np.all(np.isfinite(out), axis=0) & np.all(np.isfinite(part), axis=0)
             out[:, fill] = part[:, fill]
+            del part
     finally:
         for ds in datasets:
             ds.close()
@@ -631,10 +633,10 @@ def _read_window(
     if c1 <= c0 or r1 <= r0:
         return out
     window = Window(c0, r0, c1 - c0, r1 - r0)
-    data = ds.read(bands, window=window, masked=True)
-    out[:, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = np.ma.filled(
-        data.astype(np.float32), np.nan
-    )
+    data = ds.read(bands, window=window, masked=True, out_dtype="float32")
+    part = out[:, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0]
+    part[...] = data.data
+    part[np.ma.getmaskarray(data)] = np.nan
     return out
 
 

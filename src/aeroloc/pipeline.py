@@ -65,7 +65,7 @@ from aeroloc.models import (
     list_models,
     load_checkpoint,
 )
-from aeroloc.prepare import PreparedPair, enhance_aoi, prepare_pair
+from aeroloc.prepare import PreparedPair, enhance_aoi_preview, gray_aoi, prepare_pair
 from aeroloc.preprocess import AveragedHistogramThreshold
 
 RESULT_FILE = "result.json"
@@ -185,7 +185,7 @@ def prepare_request(
     threshold: AveragedHistogramThreshold | None = None,
     timings: dict[str, float] | None = None,
 ) -> tuple[AoIRaster, PreparedPair]:
-    """The reference cropped to the request's AoI, and photo and AoI prepared as locate does.
+    """The reference cropped to the request's AoI (gray), and photo and AoI prepared as locate does.
 
     Args:
         request: photo, references, AoI, heading and ground size (or GSD).
@@ -193,7 +193,7 @@ def prepare_request(
         timings: filled with the seconds of ``aoi`` (cropping) and ``prepare``.
     """
     t0 = time.perf_counter()
-    raster = crop_reference(request.references, request.aoi)
+    raster = gray_aoi(crop_reference(request.references, request.aoi))
     t1 = time.perf_counter()
     prepared = prepare_pair(
         request.photo_path,
@@ -303,12 +303,12 @@ def locate_photo(
     _remove_stale_georef(out, georef)
     t = time.perf_counter()
     save_heatmap_tif(heatmap, out / "heatmap.tif")
-    background, _ = enhance_aoi(raster)
+    background, background_transform = enhance_aoi_preview(raster)
     save_heatmap_png(
         heatmap,
         out / "heatmap.png",
         background=background,
-        background_transform=raster.transform,
+        background_transform=background_transform,
         candidates=[(c.rank, c.polygon) for c in candidates[:5]],
         footprint=(
             verification.chosen.footprint

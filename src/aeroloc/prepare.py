@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -39,6 +39,8 @@ from aeroloc.preprocess import (
 )
 
 MIN_WINDOW_PX = 16
+#: Longer side (px) of the AoI drawn beneath pictures such as ``heatmap.png``.
+PREVIEW_PX = 1600
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -101,6 +103,43 @@ def enhance_aoi(
         )
     out = enhance_reference(gray, rock, enhance) / 255.0
     return out.astype(np.float32), rock
+
+
+def gray_aoi(aoi: AoIRaster) -> AoIRaster:
+    """The AoI reduced to the one gray band the pipeline uses (read as :func:`enhance_aoi` does).
+
+    Colour references are read as R, G, B; keeping only their gray saves two
+    thirds of the AoI's memory for the rest of a run.
+    """
+    if aoi.data.shape[0] == 1:
+        return aoi
+    gray = rgb_to_gray(aoi.data) if aoi.data.shape[0] >= 3 else aoi.data[0]
+    return replace(aoi, data=gray[None].astype(np.float32, copy=False))
+
+
+def enhance_aoi_preview(aoi: AoIRaster, max_px: int = PREVIEW_PX) -> tuple[np.ndarray, Affine]:
+    """The enhanced gray AoI for pictures, at most ``max_px`` on its longer side.
+
+    A large AoI is averaged down before the enhancement, so drawing a
+    50 km area of interest does not hold another full-resolution copy.
+    Returns the image and its pixel → map transform.
+    """
+    _, h, w = aoi.data.shape
+    if max(h, w) <= max_px:
+        return enhance_aoi(aoi)[0], aoi.transform
+    k = max_px / max(h, w)
+    size = (max(1, round(w * k)), max(1, round(h * k)))
+    small = np.stack([cv2.resize(b, size, interpolation=cv2.INTER_AREA) for b in aoi.data])
+    transform = aoi.transform * Affine.scale(w / size[0], h / size[1])
+    preview = AoIRaster(
+        data=small.astype(np.float32),
+        transform=transform,
+        crs=aoi.crs,
+        polygon=aoi.polygon,
+        resolution_m=aoi.resolution_m * w / size[0],
+        sources=aoi.sources,
+    )
+    return enhance_aoi(preview)[0], transform
 
 
 def prepare_pair(

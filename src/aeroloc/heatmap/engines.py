@@ -195,14 +195,16 @@ def _nodata_fraction(
     aoi: np.ndarray, window_px: int, stride_px: int, shape: tuple[int, int]
 ) -> np.ndarray:
     """``[R x C]`` share of NaN pixels of every window (summed-area table)."""
-    nan = (~np.isfinite(aoi)).astype(np.float64)
-    sat = np.zeros((nan.shape[0] + 1, nan.shape[1] + 1))
-    sat[1:, 1:] = nan.cumsum(0).cumsum(1)
+    # int64 only where the counts could overflow int32 (over 2^31 pixels).
+    dtype = np.int32 if aoi.size < 2**31 else np.int64
+    sat = np.zeros((aoi.shape[0] + 1, aoi.shape[1] + 1), dtype=dtype)
+    np.cumsum(~np.isfinite(aoi), axis=0, dtype=dtype, out=sat[1:, 1:])
+    np.cumsum(sat[1:, 1:], axis=1, out=sat[1:, 1:])
     r0 = np.arange(shape[0]) * stride_px
     c0 = np.arange(shape[1]) * stride_px
     r1, c1 = r0 + window_px, c0 + window_px
     total = sat[np.ix_(r1, c1)] - sat[np.ix_(r0, c1)] - sat[np.ix_(r1, c0)] + sat[np.ix_(r0, c0)]
-    return total / float(window_px * window_px)
+    return total.astype(np.float64) / float(window_px * window_px)
 
 
 def _windows(
