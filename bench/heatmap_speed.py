@@ -77,7 +77,8 @@ def child(args: argparse.Namespace) -> None:
         aoi = np.nan_to_num(aoi_gray, nan=0.5)
         img = to_model_input(aoi, (round(aoi.shape[0] * s), round(aoi.shape[1] * s)))
         x = torch.from_numpy(img)[None, None]
-        model.to(memory_format=torch.channels_last)  # as compute_heatmap does
+        # the network as compute_heatmap runs it
+        model = model.to(memory_format=torch.channels_last).for_inference()
         with torch.inference_mode():
             t = time.perf_counter()
             model.trunk(x)

@@ -572,3 +572,18 @@ def test_similarity_at_equals_the_full_map(models, name):
     torch.testing.assert_close(got, full[cells[:, 0], cells[:, 1]], atol=1e-5, rtol=1e-5)
     with torch.inference_mode():
         assert model.similarity_at(anchor, fmap, cells[:0]).shape == (0,)
+
+
+def test_resnet_for_inference_folds_batch_norms_without_changing_outputs(models):
+    model = models["resnet50-siamese"].eval()
+    folded = model.for_inference()
+    images = _images_for(model, 2, seed=21)
+    with torch.inference_mode():
+        want, got = model.embed(images), folded.embed(images)
+    torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3 * float(want.abs().max()))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.backbone.modules())
+    assert isinstance(model.backbone.bn1, torch.nn.BatchNorm2d)  # the original is untouched
+    assert models["signet"].for_inference() is models["signet"]
+    with pytest.raises(ModelError, match="eval mode"):
+        model.train().for_inference()
+    model.eval()

@@ -18,6 +18,7 @@ ImageNet weights cannot be downloaded at run time: put torchvision's file
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -25,6 +26,7 @@ from typing import Any, Self
 import torch
 import torchvision
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from aeroloc.errors import ConfigError, ModelError
 from aeroloc.models.base import (
@@ -162,6 +164,24 @@ class ResNet50Siamese(Embedder):
             return n
 
         return out(INPUT_SIZE[0]), out(INPUT_SIZE[1])
+
+    def for_inference(self) -> ResNet50Siamese:
+        """A copy with every trunk batch norm folded into its convolution (eval only)."""
+        if self.training:
+            raise ModelError("for_inference needs a model in eval mode (call .eval() first)")
+        folded = copy.deepcopy(self)
+        b = folded.backbone
+        b.conv1, b.bn1 = fuse_conv_bn_eval(b.conv1, b.bn1), nn.Identity()
+        for layer in (b.layer1, b.layer2, b.layer3, b.layer4):
+            for block in layer:
+                for i in (1, 2, 3):
+                    conv, bn = getattr(block, f"conv{i}"), getattr(block, f"bn{i}")
+                    setattr(block, f"conv{i}", fuse_conv_bn_eval(conv, bn))
+                    setattr(block, f"bn{i}", nn.Identity())
+                if block.downsample is not None:
+                    conv, bn = block.downsample
+                    block.downsample = nn.Sequential(fuse_conv_bn_eval(conv, bn))
+        return folded.to(memory_format=torch.channels_last)
 
     def trunk(self, x: Tensor) -> Tensor:
         """``[B x 1|3 x H x W]`` in [0, 1] → ``[B x 2048 x h x w]`` (7 × 7 for one window)."""
