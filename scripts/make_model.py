@@ -95,6 +95,7 @@ def held_out(model: Any, data: Path, every: int) -> dict[str, Any]:
         "var_confidence": ev.var_confidence,
         **{f"recall@{k}": v for k, v in ev.recall.items()},
         "seconds": ev.seconds,
+        "unscorable": ev.unscorable,
     }
 
 
@@ -113,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--heldout-every", type=int, default=1, help="evaluate every k-th photo")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
+    ap.add_argument(
+        "--items-per-sample", type=int, default=None, help="triplets per photo and epoch"
+    )
     args = ap.parse_args(argv)
     if args.out is None:
         if args.model != DEFAULT_MODEL:
@@ -130,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         held_data = dataset(args.work, "heldout", archives(args.work, held_seeds, t0), t0)
 
         overrides: dict[str, Any] = {"epochs": args.epochs, "seed": args.seed}
+        if args.batch_size is not None:
+            overrides["batch_size"] = args.batch_size
+        if args.items_per_sample is not None:
+            overrides["items_per_sample"] = args.items_per_sample
         if args.weights != "preset":
             overrides["weights"] = None if args.weights == "none" else args.weights
         config = preset(args.model, **overrides)

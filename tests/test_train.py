@@ -263,3 +263,28 @@ def test_shipped_checkpoint_loads_offline() -> None:
     with torch.inference_mode():
         e = model.eval().embed(x)
     assert e.shape == (2, model.spec.desc_dim) and torch.isfinite(e).all()
+
+
+def test_evaluate_counts_an_unscorable_photo_as_chance(
+    manifest: DatasetManifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A photo the model cannot compare (a binary photo without rock) scores 50 %, not found."""
+    import aeroloc.train as train_module
+
+    samples = load_samples(manifest, (0, 1))
+    real = train_module.score_sample
+
+    def flat_first(model: object, sample: Sample, **kw: object) -> object:
+        if sample is samples[0]:
+            raise DataQualityError("the photo has no texture (constant gray)")
+        return real(model, sample, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train_module, "score_sample", flat_first)
+    model = get_model("effnet-lite0-siamese", weights=None, **SMALL).eval()
+    ev = train_module.evaluate(model, samples, ks=(1,), engine="dense")
+    assert ev.n == 2 and ev.unscorable == 1
+    first = ev.per_sample[0]
+    assert first["confidence"] == 50.0 and first["hit@1"] is False
+    assert "no texture" in first["unscorable"]
+    assert "unscorable" not in ev.per_sample[1]
+    assert ev.to_dict()["unscorable"] == 1

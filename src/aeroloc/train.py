@@ -325,6 +325,9 @@ class EvalSummary:
         mean_rank: mean rank of the first candidate at the truth (0 = not in the list).
         per_sample: one record per photo.
         seconds: time taken.
+        unscorable: photos the model cannot compare (e.g. a binary photo
+            without rock is one flat colour); each counts as chance: confidence
+            50 %, not found.
     """
 
     n: int
@@ -333,6 +336,7 @@ class EvalSummary:
     recall: dict[int, float]
     per_sample: tuple[dict[str, Any], ...]
     seconds: float
+    unscorable: int = 0
 
     def to_dict(self, *, with_samples: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -341,6 +345,7 @@ class EvalSummary:
             "var_confidence": self.var_confidence,
             **{f"recall@{k}": v for k, v in self.recall.items()},
             "seconds": self.seconds,
+            "unscorable": self.unscorable,
         }
         if with_samples:
             d["per_sample"] = list(self.per_sample)
@@ -808,7 +813,13 @@ def evaluate(
                     ks=ks,
                 )
             else:
-                sc = score_sample(model, s, ks=ks, engine=engine, stride_fraction=stride_fraction)
+                try:
+                    sc = score_sample(
+                        model, s, ks=ks, engine=engine, stride_fraction=stride_fraction
+                    )
+                except DataQualityError as exc:
+                    rows.append(_chance_row(s.record.sample_id, ks, str(exc)))
+                    continue
             rows.append(
                 {
                     "sample_id": sc.sample_id,
@@ -829,7 +840,20 @@ def evaluate(
         recall={k: float(np.mean([r[f"hit@{k}"] for r in rows])) for k in ks},
         per_sample=tuple(rows),
         seconds=time.perf_counter() - t0,
+        unscorable=sum("unscorable" in r for r in rows),
     )
+
+
+def _chance_row(sample_id: str, ks: Sequence[int], reason: str) -> dict[str, Any]:
+    """The evaluation record of a photo the model cannot compare: chance level."""
+    return {
+        "sample_id": sample_id,
+        "confidence": 50.0,
+        "rank": None,
+        "error_windows": math.nan,
+        **{f"hit@{k}": False for k in ks},
+        "unscorable": reason,
+    }
 
 
 def evaluate_dataset(
