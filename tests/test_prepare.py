@@ -43,8 +43,8 @@ def test_preview_of_a_large_aoi_is_small_and_covers_the_same_ground():
     assert image.shape == (225, 300)
     # same corners on the ground
     h, w = image.shape
-    np.testing.assert_allclose(transform * (w, h), raster.transform * (1200, 900))
-    np.testing.assert_allclose(transform * (0, 0), raster.transform * (0, 0))
+    np.testing.assert_allclose(transform @ (w, h), raster.transform @ (1200, 900))
+    np.testing.assert_allclose(transform @ (0, 0), raster.transform @ (0, 0))
     small = _raster(1, 90, 120)
     image, transform = enhance_aoi_preview(small, max_px=300)
     np.testing.assert_array_equal(image, enhance_aoi(small)[0])

@@ -130,7 +130,7 @@ def enhance_aoi_preview(aoi: AoIRaster, max_px: int = PREVIEW_PX) -> tuple[np.nd
     k = max_px / max(h, w)
     size = (max(1, round(w * k)), max(1, round(h * k)))
     small = np.stack([cv2.resize(b, size, interpolation=cv2.INTER_AREA) for b in aoi.data])
-    transform = aoi.transform * Affine.scale(w / size[0], h / size[1])
+    transform = aoi.transform @ Affine.scale(w / size[0], h / size[1])
     preview = AoIRaster(
         data=small.astype(np.float32),
         transform=transform,
