@@ -91,6 +91,8 @@ def test_unknown_option_is_config_error():
         ({"trunk_stage": 7}, "trunk_stage must be 0-6"),
         ({"train_stages": 9}, "train_stages must be 0-5"),
         ({"margin": 3.0}, r"margin must lie in \(0, 2\]"),
+        ({"blur_cells": 2}, "blur_cells must be odd"),
+        ({"blur_cells": -1}, "blur_cells must be ≥ 0"),
     ],
 )
 def test_effnet_config_validated(kw, match):
@@ -537,10 +539,12 @@ def test_save_checkpoint_bad_arguments(tmp_path):
     assert not (tmp_path / "a.pt").exists()
 
 
-def test_effnet_similarity_map_equals_embedding_similarity():
+@pytest.mark.parametrize("blur", [0, 3])
+def test_effnet_similarity_map_equals_embedding_similarity(blur):
     """The correlation shortcut gives what comparing every window's embedding gives."""
     torch.manual_seed(3)
-    model = get_model("effnet-lite0-siamese", weights=None, input_size=64).eval()
+    model = get_model("effnet-lite0-siamese", weights=None, input_size=64, blur_cells=blur)
+    model.eval()
     big = _smooth_images(1, 150, 130, seed=7)
     with torch.inference_mode():
         fmap = model.trunk(big)

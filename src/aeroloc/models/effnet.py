@@ -211,12 +211,16 @@ class EffNetSiameseConfig:
         train_stages: how many of the used stages train, counted back from
             ``trunk_stage`` (0 = only the projection trains).
         margin: triplet-loss margin (embedding distances lie in [0, 2]).
+        blur_cells: side of a box blur applied to the projected map (0 = none;
+            odd). A blur widens the correlation peak, which the confidence
+            level rewards (docs/models.md).
     """
 
     input_size: int = 128
     trunk_stage: int = 4
     train_stages: int = 1
     margin: float = 0.5
+    blur_cells: int = 0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.trunk_stage, int) and 0 <= self.trunk_stage < len(STAGES)):
@@ -239,6 +243,14 @@ class EffNetSiameseConfig:
         if not (isinstance(self.train_stages, int) and 0 <= self.train_stages <= used):
             raise ConfigError(
                 f"effnet-lite0-siamese: train_stages must be 0-{used}, got {self.train_stages!r}"
+            )
+        blur = self.blur_cells
+        if not (isinstance(blur, int) and not isinstance(blur, bool) and blur >= 0):
+            raise ConfigError(f"effnet-lite0-siamese: blur_cells must be ≥ 0, got {blur!r}")
+        if blur and (blur % 2 == 0 or blur >= size // stride):
+            raise ConfigError(
+                f"effnet-lite0-siamese: blur_cells must be odd and smaller than the "
+                f"{size // stride}-cell window, got {blur}"
             )
         if not (isinstance(self.margin, int | float) and 0 < self.margin <= 2):
             raise ConfigError(
@@ -369,7 +381,7 @@ class EffNetLite0Siamese(Embedder):
             stage = stage_of[i]
             last_of_stage = i + 1 == len(stage_of) or stage_of[i + 1] != stage
             if last_of_stage and stage in wanted:
-                out[stage] = self.proj(y) if stage == self.config.trunk_stage else y
+                out[stage] = self.project(y) if stage == self.config.trunk_stage else y
                 if len(out) == len(wanted):
                     break
         return out
@@ -381,12 +393,20 @@ class EffNetLite0Siamese(Embedder):
         flattened channel-major (as a ``[C x n x n]`` kernel) and L2-normalised.
         """
         n = self.window_map_size[0]
-        y = self.proj(fmap)
+        y = self.project(fmap)
         b, c, h, w = y.shape
         oh, ow = h - n + 1, w - n + 1
         cols = F.unfold(y, n).view(b, c, n * n, oh * ow)
         cols = cols - cols.mean(dim=2, keepdim=True)
         return F.normalize(cols.reshape(b, c * n * n, oh, ow), dim=1)
+
+    def project(self, fmap: Tensor) -> Tensor:
+        """The 1 × 1 projection of a trunk map, then the optional box blur (``blur_cells``)."""
+        y = self.proj(fmap)
+        k = self.config.blur_cells
+        if k:
+            y = F.avg_pool2d(y, k, stride=1, padding=k // 2, count_include_pad=False)
+        return y
 
     def similarity_at(self, anchor: Tensor, fmap: Tensor, cells: Tensor) -> Tensor:
         """As :meth:`Embedder.similarity_at`; the whole correlation map is cheaper here."""
@@ -401,7 +421,7 @@ class EffNetLite0Siamese(Embedder):
         texture (all snow, all fill) score 0.5: no correlation either way.
         """
         n = self.window_map_size[0]
-        y = self.proj(fmap)
+        y = self.project(fmap)
         c = y.shape[1]
         kernel = anchor.reshape(1, c, n, n).to(y.dtype)
         dot = F.conv2d(y, kernel)[0, 0].double()
