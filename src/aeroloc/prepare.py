@@ -92,8 +92,7 @@ def enhance_aoi(
     enhance: EnhanceConfig | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Gray, enhanced AoI ``[H x W]`` in [0, 1] (NaN kept) and its rock mask (or None)."""
-    bands = aoi.data
-    gray = rgb_to_gray(bands) if bands.shape[0] >= 3 else bands[0]
+    gray = _gray(aoi.data)
     if not np.isfinite(gray).any():
         raise DataQualityError("the AoI holds no valid reference pixel")
     rock = None
@@ -113,8 +112,12 @@ def gray_aoi(aoi: AoIRaster) -> AoIRaster:
     """
     if aoi.data.shape[0] == 1:
         return aoi
-    gray = rgb_to_gray(aoi.data) if aoi.data.shape[0] >= 3 else aoi.data[0]
-    return replace(aoi, data=gray[None].astype(np.float32, copy=False))
+    return replace(aoi, data=_gray(aoi.data)[None].astype(np.float32, copy=False))
+
+
+def _gray(bands: np.ndarray) -> np.ndarray:
+    """``[H x W]`` gray of reference bands: R, G, B combined, else the first band."""
+    return rgb_to_gray(bands) if bands.shape[0] >= 3 else bands[0]
 
 
 def enhance_aoi_preview(aoi: AoIRaster, max_px: int = PREVIEW_PX) -> tuple[np.ndarray, Affine]:
