@@ -78,7 +78,7 @@ def child(args: argparse.Namespace) -> None:
         img = to_model_input(aoi, (round(aoi.shape[0] * s), round(aoi.shape[1] * s)))
         x = torch.from_numpy(img)[None, None]
         # the network as compute_heatmap runs it
-        model = model.to(memory_format=torch.channels_last).for_inference()
+        model = model.for_inference()
         with torch.inference_mode():
             t = time.perf_counter()
             model.trunk(x)

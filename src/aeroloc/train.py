@@ -46,7 +46,7 @@ from torch.nn import functional as F
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError, ModelError
 from aeroloc.files import atomic_output, write_json, write_png
 from aeroloc.heatmap.engines import HeatmapConfig, to_model_input
-from aeroloc.heatmap.grid import Heatmap, grid_shape
+from aeroloc.heatmap.grid import Heatmap, box_sums, grid_shape
 from aeroloc.models import (
     DEFAULT_CHECKPOINT,
     DEFAULT_MODEL,
@@ -69,7 +69,6 @@ from aeroloc.triplets import (
     Split,
     TripletDataset,
     augment_photo,
-    box_sums,
     combine_datasets,
     load_samples,
     mine_hard_negatives,

@@ -70,7 +70,7 @@ from aeroloc.errors import (
 )
 from aeroloc.files import atomic_output, read_gray, require_file, write_json
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
-from aeroloc.heatmap.grid import Heatmap, grid_shape, percentile_rank
+from aeroloc.heatmap.grid import Heatmap, box_sums, grid_shape, percentile_rank
 from aeroloc.models.base import Embedder
 from aeroloc.prepare import prepare_pair
 from aeroloc.preprocess import AveragedHistogramThreshold, crop_frame, gray_histogram
@@ -920,20 +920,6 @@ def _box_sums(img: np.ndarray, side: int, stride: int, shape: tuple[int, int]) -
     return box_sums(img, side, np.arange(shape[0]) * stride, np.arange(shape[1]) * stride)
 
 
-def box_sums(img: np.ndarray, side: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``[R x C]`` sums of ``img [H x W]`` over the ``side``-pixel squares at ``rows`` × ``cols``.
-
-    ``rows``/``cols`` are top-left pixels; squares are clipped to the image.
-    """
-    sat = np.zeros((img.shape[0] + 1, img.shape[1] + 1))
-    sat[1:, 1:] = img.astype(np.float64).cumsum(0).cumsum(1)
-    r0 = np.clip(np.asarray(rows, dtype=np.int64), 0, img.shape[0])
-    c0 = np.clip(np.asarray(cols, dtype=np.int64), 0, img.shape[1])
-    r1 = np.clip(r0 + side, 0, img.shape[0])
-    c1 = np.clip(c0 + side, 0, img.shape[1])
-    return sat[np.ix_(r1, c1)] - sat[np.ix_(r0, c1)] - sat[np.ix_(r1, c0)] + sat[np.ix_(r0, c0)]
-
-
 def rotate_point(x: float, y: float, shape_hw: tuple[int, int], k: int) -> tuple[float, float]:
     """Where pixel point (x, y) of an ``[H x W]`` image lands after ``np.rot90(image, k)``."""
     h, w = shape_hw
@@ -1507,7 +1493,6 @@ __all__ = [
     "TripletDataset",
     "WindowGrid",
     "augment_photo",
-    "box_sums",
     "build_dataset",
     "combine_datasets",
     "confidence_level",

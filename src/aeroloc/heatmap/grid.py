@@ -127,6 +127,28 @@ class Heatmap:
         return percentile_rank(self.scores, score)
 
 
+def box_sums(img: np.ndarray, side: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``[R x C]`` sums of ``img [H x W]`` over the ``side``-pixel squares at ``rows`` × ``cols``.
+
+    ``rows``/``cols`` are top-left pixels; squares are clipped to the image.
+    One summed-area table: int32 counts for a bool mask (int64 beyond 2^31
+    pixels), float64 otherwise, so a mask of a 50 km AoI costs 4 bytes a pixel.
+    """
+    if img.dtype == np.bool_:
+        dtype: type = np.int32 if img.size < 2**31 else np.int64
+    else:
+        dtype = np.float64
+    sat = np.zeros((img.shape[0] + 1, img.shape[1] + 1), dtype=dtype)
+    np.cumsum(img, axis=0, dtype=dtype, out=sat[1:, 1:])
+    np.cumsum(sat[1:, 1:], axis=1, out=sat[1:, 1:])
+    r0 = np.clip(np.asarray(rows, dtype=np.int64), 0, img.shape[0])
+    c0 = np.clip(np.asarray(cols, dtype=np.int64), 0, img.shape[1])
+    r1 = np.clip(r0 + side, 0, img.shape[0])
+    c1 = np.clip(c0 + side, 0, img.shape[1])
+    total = sat[np.ix_(r1, c1)] - sat[np.ix_(r0, c1)] - sat[np.ix_(r1, c0)] + sat[np.ix_(r0, c0)]
+    return total.astype(np.float64)
+
+
 def percentile_rank(scores: np.ndarray, value: float) -> float:
     """Share (%) of finite ``scores`` below ``value``, ties counted half.
 

