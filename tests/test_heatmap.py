@@ -13,7 +13,14 @@ from scipy import ndimage
 
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
 from aeroloc.geometry import photo_to_map
-from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
+from aeroloc.heatmap.engines import (
+    HeatmapConfig,
+    _model_scale_aoi,
+    _scaled_windows,
+    compute_heatmap,
+    cut_window,
+    window_scale,
+)
 from aeroloc.heatmap.grid import Heatmap, grid_shape, percentile_rank
 from aeroloc.heatmap.io import north_up, save_heatmap_png, save_heatmap_tif
 from aeroloc.models import get_model
@@ -69,9 +76,10 @@ def test_percentile_rank_counts_ties_half():
         percentile_rank(np.full((2, 2), np.nan), 0.5)
 
 
-def _scene(window: int = 40):
-    aoi = _texture(1, 110)
-    row0, col0 = 50, 30  # a multiple of the quarter-window stride (10 px)
+def _scene(window: int = 40, size: int = 110):
+    aoi = _texture(1, size)
+    # a multiple of the quarter-window stride (10 px for 40 px windows)
+    row0, col0 = 5 * (window // 4), 3 * (window // 4)
     photo = aoi[row0 : row0 + window, col0 : col0 + window].copy()
     return aoi, photo, (row0 // (window // 4), col0 // (window // 4))
 
@@ -95,13 +103,15 @@ def test_engine_finds_window_cut_at_known_place(model, engine):
 
 
 def test_engines_agree(model):
-    aoi, photo, _ = _scene()
+    # A window the size of the model input: no resampling, so batched's slices of
+    # the AoI at model scale are exactly naive's separately cut windows.
+    aoi, photo, _ = _scene(window=128, size=300)
     maps = {
         e: compute_heatmap(
             photo,
             aoi,
             model=model,
-            window_px=40,
+            window_px=128,
             pixel_to_map=Affine.identity(),
             crs=CRS_3031,
             config=HeatmapConfig(engine=e),
@@ -113,6 +123,23 @@ def test_engines_agree(model):
     assert maps["dense"].shape == maps["batched"].shape
     assert np.isfinite(maps["dense"]).all()
     assert np.all((maps["dense"] >= 0) & (maps["dense"] <= 1))
+
+
+def test_batched_slices_the_scaled_aoi_where_naive_cuts(model):
+    aoi = _texture(2, 90)
+    aoi[:, 28:33] = np.nan  # nodata inside the windows is filled alike
+    scale = window_scale(model, 40, context_cells=1)
+    fill = float(np.nanmean(aoi))
+    # windows whose context stays inside the AoI (at its edge a crop resamples the
+    # fill value into the border, the scaled AoI its own border pixels)
+    cells = [(2, 3), (3, 2), (1, 1)]
+    sliced = list(_scaled_windows(_model_scale_aoi(aoi, scale, fill), cells, 10, scale))
+    for (r, c), got in zip(cells, sliced, strict=True):
+        cut = cut_window(aoi, r * 10, c * 10, scale, fill)
+        assert got.shape == cut.shape == scale.crop_hw
+        # the same pixels; only the outermost resampled pixels see different neighbours
+        inner = (slice(4, -4), slice(4, -4))
+        np.testing.assert_allclose(got[inner], cut[inner], atol=1e-5)
 
 
 def test_nodata_windows_score_nan_and_are_not_ranked(model):

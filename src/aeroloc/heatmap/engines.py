@@ -5,8 +5,11 @@ All engines take the same inputs and return the same :class:`Heatmap`:
 * ``naive`` — each (photo, window) pair goes through the whole Siamese network,
   both branches every time, one pair at a time: the seed thesis's way. Kept as
   the reference and for the benchmark.
-* ``batched`` — the photo is embedded once; windows are cut lazily, resized to
-  the model's input and embedded in batches of bounded size.
+* ``batched`` — the photo is embedded once; the AoI is resized once to model
+  scale (as for ``dense``), and windows are sliced from it lazily and embedded
+  in batches of bounded size. ``naive`` cuts and resizes every window on its
+  own, as the thesis did; at the seams of the resampling the two differ by
+  interpolation only (same ranking; tests/test_heatmap.py).
 * ``dense`` — the whole AoI is resized once so that a window becomes the model's
   input size, goes once through the fully convolutional trunk, and the head
   runs on the feature map at each window's position
@@ -59,7 +62,9 @@ class HeatmapConfig:
     Attributes:
         engine: ``naive``, ``batched`` or ``dense``.
         stride_fraction: window step as a fraction of the window (0.25 = a quarter).
-        batch_size: windows per forward pass (``batched``).
+        batch_size: windows per forward pass (``batched``); None = the
+            model's ``batch_windows`` (4 for the default model, whose
+            activations then stay in the CPU's cache; 32 for the others).
         max_nodata: largest NaN fraction a window may hold and still be scored.
         context_cells: trunk cells of surrounding AoI each window is embedded
             with (so ``batched`` and ``dense`` see the same thing).
@@ -67,7 +72,7 @@ class HeatmapConfig:
 
     engine: str = "dense"
     stride_fraction: float = 0.25
-    batch_size: int = 32
+    batch_size: int | None = None
     max_nodata: float = 0.25
     context_cells: int = 1
 
@@ -76,7 +81,7 @@ class HeatmapConfig:
             raise ConfigError(f"unknown engine {self.engine!r}; valid: {', '.join(ENGINES)}")
         if not 0.0 < self.stride_fraction <= 1.0:
             raise ConfigError(f"stride_fraction must be in (0, 1], got {self.stride_fraction}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"batch_size must be ≥ 1, got {self.batch_size}")
         if not 0.0 <= self.max_nodata < 1.0:
             raise ConfigError(f"max_nodata must be in [0, 1), got {self.max_nodata}")
@@ -200,15 +205,21 @@ def _nodata_fraction(
     return box_sums(~np.isfinite(aoi), window_px, rows, cols) / float(window_px * window_px)
 
 
-def _windows(
-    aoi: np.ndarray,
+def _scaled_windows(
+    scaled: np.ndarray,
     cells: list[tuple[int, int]],
     stride_px: int,
     scale: WindowScale,
-    fill: float,
 ) -> Iterator[np.ndarray]:
+    """Windows with context sliced from the AoI at model scale (:func:`_model_scale_aoi`)."""
+    sy, sx = scale.input_hw[0] / scale.window_px, scale.input_hw[1] / scale.window_px
+    ch, cw = scale.crop_hw
     for r, c in cells:
-        yield cut_window(aoi, r * stride_px, c * stride_px, scale, fill)
+        # The padding of the scaled AoI is the context margin: the window's AoI
+        # corner at model scale is the crop's corner in the padded image.
+        y = min(round(r * stride_px * sy), scaled.shape[0] - ch)
+        x = min(round(c * stride_px * sx), scaled.shape[1] - cw)
+        yield scaled[y : y + ch, x : x + cw]
 
 
 def compute_heatmap(
@@ -273,9 +284,11 @@ def compute_heatmap(
                 if progress:
                     progress(i + 1, len(cells))
         elif cfg.engine == "batched":
-            windows = _windows(aoi, cells, stride_px, scale, fill)
-            for start in range(0, len(cells), cfg.batch_size):
-                chunk = cells[start : start + cfg.batch_size]
+            scaled = _model_scale_aoi(aoi, scale, fill)
+            windows = _scaled_windows(scaled, cells, stride_px, scale)
+            bs = cfg.batch_size or model.batch_windows
+            for start in range(0, len(cells), bs):
+                chunk = cells[start : start + bs]
                 batch = _as_batch([next(windows) for _ in chunk])
                 sims = model.similarity(anchor, embed_in_context(model, batch, cfg.context_cells))
                 for (r, c), v in zip(chunk, sims.numpy(), strict=True):
@@ -316,6 +329,8 @@ def _model_scale_aoi(aoi: np.ndarray, scale: WindowScale, fill: float) -> np.nda
     out_h = max(ih, round(aoi.shape[0] * sy))
     out_w = max(iw, round(aoi.shape[1] * sx))
     filled = np.where(np.isfinite(aoi), aoi, fill).astype(np.float32)
-    scaled = np.clip(cv2.resize(filled, (out_w, out_h), interpolation=cv2.INTER_AREA), 0, 1)
+    # The same resampling as a window resized alone (to_model_input).
+    interp = cv2.INTER_AREA if sy <= 1 and sx <= 1 else cv2.INTER_LINEAR
+    scaled = np.clip(cv2.resize(filled, (out_w, out_h), interpolation=interp), 0, 1)
     m = scale.margin_model_px
     return np.pad(scaled, m, mode="constant", constant_values=fill)

@@ -89,6 +89,9 @@ class Embedder(nn.Module, abc.ABC):
     name: ClassVar[str]
     kind: ClassVar[Kind] = "embedder"
     config_class: ClassVar[type]
+    batch_windows: ClassVar[int] = 32
+    """Windows per forward pass in the ``batched`` heatmap engine, when not given:
+    the fastest measured on a 2-core CPU (ResNet-50 and SigNet gain up to 32)."""
 
     def __init__(self, config: Any) -> None:
         super().__init__()

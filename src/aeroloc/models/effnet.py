@@ -274,6 +274,9 @@ class EffNetLite0Siamese(Embedder):
 
     name = "effnet-lite0-siamese"
     config_class = EffNetSiameseConfig
+    # Depthwise convolutions are memory-bound: the activations of 4 windows stay in
+    # the CPU's cache (498 windows: 2.2 s in batches of 4, 2.9 s of 16, 3.3 s of 32).
+    batch_windows = 4
 
     def __init__(self, config: EffNetSiameseConfig) -> None:
         super().__init__(config)
