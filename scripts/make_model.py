@@ -155,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
         train_s = time.perf_counter() - t_train
+        # The resume checkpoint, history and loss curve go to the work folder, not
+        # next to the checkpoint (for the default model that is inside the package).
+        for suffix in (".last.pt", ".history.json", ".loss.png"):
+            side = args.out.with_name(args.out.stem + suffix)
+            if side.is_file():
+                side.replace(args.work / side.name)
         size = args.out.stat().st_size
         if args.out == DEFAULT_OUT and size > MAX_SHIPPED_BYTES:
             raise SystemExit(f"{args.out} is {size / 1e6:.1f} MB, over the 20 MB limit")

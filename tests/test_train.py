@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from aeroloc.models import (
 from aeroloc.pipeline import load_model
 from aeroloc.train import (
     DenseScorer,
+    FeatureBank,
     TrainConfig,
     _batch_loss,
     preset,
@@ -245,6 +247,24 @@ def test_dense_scorer_matches_the_dense_engine(trained: dict, manifest: DatasetM
         np.testing.assert_allclose(got, exact, atol=1e-4, equal_nan=True)
         ok = np.isfinite(got)
         assert spearmanr(got[ok], default[ok]).statistic > 0.95
+
+
+def test_dense_positives_spread_over_the_allowed_shift(manifest: DatasetManifest) -> None:
+    """A positive lies within ``max_shift`` windows of the truth, and uses that room."""
+    model = get_model("effnet-lite0-siamese", weights=None, input_size=64, train_stages=0)
+    bank = FeatureBank(model, load_samples(manifest, (0,)), sampler=preset(model.name).sampler)
+    e = bank.entry(0)
+    rng = np.random.default_rng(0)
+    for max_shift in (0.125, 0.375):
+        reach = max_shift * bank.n  # in head cells (n = 4 cells per window here)
+        cells = np.array([bank.positive_cell(e, rng, max_shift) for _ in range(300)])
+        for axis in (0, 1):
+            off = cells[:, axis] - e.true_cell[axis]
+            assert np.all(np.abs(off) <= reach + 1e-9), (max_shift, off.min(), off.max())
+            # every whole cell within reach is drawn (the truth is far from the map border)
+            t = e.true_cell[axis]
+            within = range(math.ceil(t - reach), math.floor(t + reach) + 1)
+            assert len(np.unique(cells[:, axis])) == len(within)
 
 
 def test_shipped_checkpoint_loads_offline() -> None:

@@ -55,15 +55,16 @@ def test_registered_and_the_default():
     assert get_matcher("effnet-dense").name == "effnet-dense"
 
 
-def test_stage_outputs_have_the_stage_strides():
-    net = get_model("effnet-lite0-siamese", weights=None).eval()
+@pytest.mark.parametrize("blur", [0, 3])
+def test_stage_outputs_have_the_stage_strides(blur):
+    net = get_model("effnet-lite0-siamese", weights=None, blur_cells=blur).eval()
     x = torch.rand(1, 1, 128, 160)
     with torch.inference_mode():
         out = net.stage_outputs(x, (2, 3, 4))
         projected = net.proj(net.trunk(x))
     for stage, y in out.items():
         assert y.shape[2:] == (128 // stage_stride(stage), 160 // stage_stride(stage))
-    # the last stage is the one the heatmap sees, projection included
+    # the last stage is the one the heatmap sees, projection included, blur not
     torch.testing.assert_close(out[4], projected)
     with pytest.raises(InvalidInputError, match="stages must be within"):
         net.stage_outputs(x, (5,))

@@ -28,7 +28,8 @@ what a perfect heatmap would rank first.
 
 At training time :class:`TripletDataset` cuts triplets: anchor = the photo;
 positive = the true window jittered by at most 1/8 window (about half the
-default quarter-window stride) with small rotations and scale changes;
+default quarter-window stride; ``AugmentConfig.max_shift``, 3/8 in the default
+model's preset) with small rotations and scale changes;
 negatives = random windows at least half a window from the truth, *blank*
 windows (no rock, little texture: the seed thesis's models scored those high
 because none were in training) and hard negatives that the current model

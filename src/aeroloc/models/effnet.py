@@ -363,8 +363,11 @@ class EffNetLite0Siamese(Embedder):
     def stage_outputs(self, x: Tensor, stages: tuple[int, ...]) -> dict[int, Tensor]:
         """Feature maps at the end of each stage in ``stages`` (stride :func:`stage_stride`).
 
-        The last stage in use (``trunk_stage``) goes through the projection, as
-        the heatmap sees it. Used by the ``effnet-dense`` matcher.
+        The last stage in use (``trunk_stage``) goes through the 1 × 1
+        projection, as the heatmap sees it, but not through the blur
+        (``blur_cells``): the blur widens the heatmap's peaks so that
+        neighbouring windows rank together, while the matcher wants them
+        sharp. Used by the ``effnet-dense`` matcher.
 
         Raises:
             InvalidInputError: a stage is not in use by this model.
@@ -384,7 +387,7 @@ class EffNetLite0Siamese(Embedder):
             stage = stage_of[i]
             last_of_stage = i + 1 == len(stage_of) or stage_of[i + 1] != stage
             if last_of_stage and stage in wanted:
-                out[stage] = self.project(y) if stage == self.config.trunk_stage else y
+                out[stage] = self.proj(y) if stage == self.config.trunk_stage else y
                 if len(out) == len(wanted):
                     break
         return out
