@@ -150,7 +150,7 @@ def test_oracle_matches_georeference_the_tiny_photo_within_two_reference_pixels(
     c0, r0, c1, r1 = true["image_box_px"]
     t = Affine(*true["pixel_to_map"])
     xs, ys = chosen.transform.apply([c0, c1, c1, c0], [r0, r0, r1, r1])
-    want = np.array([t * p for p in ((c0, r0), (c1, r0), (c1, r1), (c0, r1))])
+    want = np.array([t @ p for p in ((c0, r0), (c1, r0), (c1, r1), (c0, r1))])
     assert np.abs(np.column_stack([xs, ys]) - want).max() < 2 * REF_PX_M
     assert ver.windows_tried == 1
     assert ver.search_reduction == pytest.approx(1 - 1 / hm.n_windows)
@@ -268,7 +268,7 @@ def test_locate_writes_georef_outputs_last_result_json(archive, truth, model, tm
     np.testing.assert_allclose(points.map_xy, tif.map_xy, atol=1e-6)
     # the GCPs lie where the truth puts their photo pixels
     t = Affine(*truth[pid]["pixel_to_map"])
-    mapped = np.array([t * tuple(p) for p in points.pixel_xy])
+    mapped = np.array([t @ tuple(p) for p in points.pixel_xy])
     assert np.hypot(*(mapped - points.map_xy).T).max() < 2 * REF_PX_M
     # a rerun without verification leaves no stale georeferenced file behind
     again = locate_photo(req, out, model=model, heatmap_config=hm_cfg, verify=None)
@@ -321,6 +321,6 @@ def test_dense_matcher_georeferences_a_tiny_photo_within_two_pixels(tmp_path, se
     assert err < 2 * REF_PX_M
     # its tie points are GCPs that land where the truth puts them
     t = Affine(*truth["pixel_to_map"])
-    mapped = np.array([t * tuple(p) for p in ver.chosen.tie_pixel_xy])
+    mapped = np.array([t @ tuple(p) for p in ver.chosen.tie_pixel_xy])
     assert len(mapped) >= 15
     assert np.median(np.hypot(*(mapped - ver.chosen.tie_map_xy).T)) < 2 * REF_PX_M
