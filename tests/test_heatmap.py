@@ -15,10 +15,10 @@ from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
 from aeroloc.geometry import photo_to_map
 from aeroloc.heatmap.engines import (
     HeatmapConfig,
-    _model_scale_aoi,
     _scaled_windows,
     compute_heatmap,
     cut_window,
+    model_scale_aoi,
     window_scale,
 )
 from aeroloc.heatmap.grid import Heatmap, grid_shape, percentile_rank
@@ -133,7 +133,7 @@ def test_batched_slices_the_scaled_aoi_where_naive_cuts(model):
     # windows whose context stays inside the AoI (at its edge a crop resamples the
     # fill value into the border, the scaled AoI its own border pixels)
     cells = [(2, 3), (3, 2), (1, 1)]
-    sliced = list(_scaled_windows(_model_scale_aoi(aoi, scale, fill), cells, 10, scale))
+    sliced = list(_scaled_windows(model_scale_aoi(aoi, scale, fill), cells, 10, scale))
     for (r, c), got in zip(cells, sliced, strict=True):
         cut = cut_window(aoi, r * 10, c * 10, scale, fill)
         assert got.shape == cut.shape == scale.crop_hw

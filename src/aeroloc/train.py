@@ -35,7 +35,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, cast
 
-import cv2
 import numpy as np
 import torch
 from affine import Affine
@@ -45,7 +44,7 @@ from torch.nn import functional as F
 
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError, ModelError
 from aeroloc.files import atomic_output, write_json, write_png
-from aeroloc.heatmap.engines import HeatmapConfig, to_model_input
+from aeroloc.heatmap.engines import HeatmapConfig, model_scale_aoi, to_model_input, window_scale
 from aeroloc.heatmap.grid import Heatmap, box_sums, grid_shape
 from aeroloc.models import (
     DEFAULT_CHECKPOINT,
@@ -495,13 +494,10 @@ class DenseScorer:
 
     def scaled_aoi(self, aoi: np.ndarray) -> np.ndarray:
         """The AoI at model scale with NaN filled by its mean, as the dense engine feeds it."""
-        ih, iw = self.model.spec.input_size
-        sy, sx = self.scale()
-        out_h = max(ih, round(aoi.shape[0] * sy))
-        out_w = max(iw, round(aoi.shape[1] * sx))
         finite = np.isfinite(aoi)
-        filled = np.where(finite, aoi, float(aoi[finite].mean())).astype(np.float32)
-        return np.clip(cv2.resize(filled, (out_w, out_h), interpolation=cv2.INTER_AREA), 0, 1)
+        fill = float(aoi[finite].mean())
+        # No context cells: the dense engine's padding only shifts its map by that many cells.
+        return model_scale_aoi(aoi, window_scale(self.model, STORE_WINDOW_PX), fill)
 
     def prefix_map(self, i: int, k: int = 0) -> Tensor:
         """``[1 x C x h x w]`` frozen-prefix map of sample ``i``'s AoI turned by ``k`` × 90°."""

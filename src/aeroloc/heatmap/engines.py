@@ -211,7 +211,7 @@ def _scaled_windows(
     stride_px: int,
     scale: WindowScale,
 ) -> Iterator[np.ndarray]:
-    """Windows with context sliced from the AoI at model scale (:func:`_model_scale_aoi`)."""
+    """Windows with context sliced from the AoI at model scale (:func:`model_scale_aoi`)."""
     sy, sx = scale.input_hw[0] / scale.window_px, scale.input_hw[1] / scale.window_px
     ch, cw = scale.crop_hw
     for r, c in cells:
@@ -284,7 +284,7 @@ def compute_heatmap(
                 if progress:
                     progress(i + 1, len(cells))
         elif cfg.engine == "batched":
-            scaled = _model_scale_aoi(aoi, scale, fill)
+            scaled = model_scale_aoi(aoi, scale, fill)
             windows = _scaled_windows(scaled, cells, stride_px, scale)
             bs = cfg.batch_size or model.batch_windows
             for start in range(0, len(cells), bs):
@@ -298,7 +298,7 @@ def compute_heatmap(
         else:
             sy, sx = scale.input_hw[0] / window_px, scale.input_hw[1] / window_px
             step = scale.trunk_stride
-            fmap = model.trunk(_as_batch([_model_scale_aoi(aoi, scale, fill)]))
+            fmap = model.trunk(_as_batch([model_scale_aoi(aoi, scale, fill)]))
             wh, ww = model.window_map_size
             rows = np.rint(np.arange(shape[0]) * stride_px * sy / step).astype(np.int64)
             cols = np.rint(np.arange(shape[1]) * stride_px * sx / step).astype(np.int64)
@@ -322,7 +322,7 @@ def compute_heatmap(
     )
 
 
-def _model_scale_aoi(aoi: np.ndarray, scale: WindowScale, fill: float) -> np.ndarray:
+def model_scale_aoi(aoi: np.ndarray, scale: WindowScale, fill: float) -> np.ndarray:
     """The AoI resized so a window becomes the model's input, NaN filled, context-padded."""
     ih, iw = scale.input_hw
     sy, sx = ih / scale.window_px, iw / scale.window_px
