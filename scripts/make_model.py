@@ -45,7 +45,7 @@ from aeroloc.files import write_json
 from aeroloc.models import DEFAULT_MODEL, get_model, load_checkpoint
 from aeroloc.synth import make_archive
 from aeroloc.train import evaluate as evaluate_samples
-from aeroloc.train import preset, train
+from aeroloc.train import preset, sibling, train
 from aeroloc.triplets import build_dataset, load_samples, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         # The resume checkpoint, history and loss curve go to the work folder, not
         # next to the checkpoint (for the default model that is inside the package).
         for suffix in (".last.pt", ".history.json", ".loss.png"):
-            side = args.out.with_name(args.out.stem + suffix)
+            side = sibling(args.out, suffix)
             if side.is_file():
                 side.replace(args.work / side.name)
         size = args.out.stat().st_size

@@ -329,8 +329,7 @@ def model_scale_aoi(aoi: np.ndarray, scale: WindowScale, fill: float) -> np.ndar
     out_h = max(ih, round(aoi.shape[0] * sy))
     out_w = max(iw, round(aoi.shape[1] * sx))
     filled = np.where(np.isfinite(aoi), aoi, fill).astype(np.float32)
-    # The same resampling as a window resized alone (to_model_input).
-    interp = cv2.INTER_AREA if sy <= 1 and sx <= 1 else cv2.INTER_LINEAR
-    scaled = np.clip(cv2.resize(filled, (out_w, out_h), interpolation=interp), 0, 1)
+    # Resampled as a window resized alone is.
+    scaled = to_model_input(filled, (out_h, out_w))
     m = scale.margin_model_px
     return np.pad(scaled, m, mode="constant", constant_values=fill)
