@@ -45,7 +45,7 @@ bench: install
 	$(PY) bench/heatmap_speed.py
 
 # Reproduce the shipped default checkpoint (synthetic archives with seeds
-# 1000-1005 → triplets → training → held-out evaluation); see docs/models.md.
+# 1000-1017 → triplets → training → held-out evaluation); see docs/models.md.
 model: install
 	$(PY) scripts/make_model.py --work build/model
 

@@ -7,7 +7,7 @@
 Steps, each skipped when its output is already there (so an interrupted run
 resumes):
 
-1. ``aeroloc synth`` archives for the training seeds (default 1000-1005, the
+1. ``aeroloc synth`` archives for the training seeds (default 1000-1017, the
    ``default`` preset) and the held-out seeds (default 100-104, the demo's);
    training seeds are disjoint from those of the tests (0-99), the demo and
    the benchmarks (100-199, 500-599).
@@ -109,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--weights", default="preset", help="initial weights: preset, none, imagenet or a path"
     )
-    ap.add_argument("--train-seeds", default="1000-1005")
+    ap.add_argument("--train-seeds", default="1000-1017")
     ap.add_argument("--heldout-seeds", default="100-104")
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=None, help="default: the preset's")
     ap.add_argument("--heldout-every", type=int, default=1, help="evaluate every k-th photo")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         train_data = dataset(args.work, "train", archives(args.work, train_seeds, t0), t0)
         held_data = dataset(args.work, "heldout", archives(args.work, held_seeds, t0), t0)
 
-        overrides: dict[str, Any] = {"epochs": args.epochs, "seed": args.seed}
+        overrides: dict[str, Any] = {"seed": args.seed}
+        if args.epochs is not None:
+            overrides["epochs"] = args.epochs
         if args.batch_size is not None:
             overrides["batch_size"] = args.batch_size
         if args.items_per_sample is not None:
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.weights != "preset":
             overrides["weights"] = None if args.weights == "none" else args.weights
         config = preset(args.model, **overrides)
-        log(f"train {args.model}: {args.epochs} epochs → {args.out}", t0)
+        log(f"train {args.model}: at most {config.epochs} epochs → {args.out}", t0)
         t_train = time.perf_counter()
         result = train(
             config,

@@ -30,6 +30,7 @@ from aeroloc.train import (
     DenseScorer,
     FeatureBank,
     TrainConfig,
+    _BankSource,
     _batch_loss,
     preset,
     train,
@@ -44,6 +45,7 @@ from aeroloc.triplets import (
     crop_window,
     load_samples,
 )
+from cli_helpers import run
 
 SMALL = {"input_size": 64}
 
@@ -60,6 +62,7 @@ def small_config(**kw: object) -> TrainConfig:
         test_fraction=0.2,
         hard_start_epoch=1,
         seed=5,
+        loss="metric",
     )
     return replace(base, **kw)  # type: ignore[arg-type]
 
@@ -181,6 +184,49 @@ def test_too_small_or_wrong_input(manifest: DatasetManifest, tmp_path: Path) -> 
         train(small_config(), manifest.root, tmp_path / "m.pt", resume=signet)
 
 
+def test_rank_loss_training_lowers_the_rank_loss(manifest: DatasetManifest, tmp_path: Path) -> None:
+    """The listwise loss trains in the dense feature domain, without mining."""
+    cfg = small_config(loss="rank", epochs=2, rank_tau=0.02)
+    events: list = []
+    result = train(cfg, manifest.root, tmp_path / "rank.pt", progress=events.append)
+    assert "mine" not in {e.phase for e in events}
+    assert not any(h["mined"] or h["hard_negatives"] for h in result.history)
+    # Each row's val_loss is the mean rank loss of the validation photos: a smoothed
+    # share of windows scoring above the truth, in (0, 1).
+    losses = [h["val_loss"] for h in result.history]
+    assert all(0 < v < 1 for v in losses)
+    # On the training photos (without augmentation) the loss falls.
+    samples = load_samples(manifest, result.split.train)
+    torch.manual_seed(cfg.seed)
+    before = get_model("effnet-lite0-siamese", **SMALL)
+    after = load_checkpoint(result.checkpoint)
+
+    def rank_loss(model: torch.nn.Module) -> float:
+        source = _BankSource(model, samples, [], cfg, False, None)  # type: ignore[arg-type]
+        items = [(0, i, j) for i in range(len(samples)) for j in range(3)]
+        model.eval()
+        with torch.no_grad():
+            return float(source._items_loss(source.bank, items, AugmentConfig.none(), {}))
+
+    assert rank_loss(after) < rank_loss(before)
+    ckpt = read_checkpoint(result.checkpoint)
+    assert ckpt.config["loss"] == "rank" and ckpt.config["training_windows"] == "dense features"
+
+
+def test_rank_loss_needs_the_dense_feature_domain(
+    manifest: DatasetManifest, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="needs dense_training=True"):
+        train(small_config(loss="rank", dense_training=False), manifest.root, tmp_path / "m.pt")
+    signet = preset("signet", loss="rank", epochs=1, val_fraction=0.2, test_fraction=0.2)
+    with pytest.raises(ConfigError, match="no frozen trunk prefix"):
+        train(signet, manifest.root, tmp_path / "s.pt")
+    with pytest.raises(ConfigError, match="loss must be"):
+        TrainConfig(loss="hinge")
+    with pytest.raises(ConfigError, match="rank_tau"):
+        TrainConfig(rank_tau=0.0)
+
+
 def test_presets_follow_the_thesis() -> None:
     s = preset("signet")
     assert (s.optimizer, s.lr, s.rho, s.eps, s.weight_decay, s.batch_size) == (
@@ -194,6 +240,7 @@ def test_presets_follow_the_thesis() -> None:
     assert s.plateau_factor == 0.1 and s.weights is None
     r = preset("resnet50-siamese")
     assert (r.optimizer, r.lr) == ("adam", 1e-4)
+    assert s.loss == r.loss == "metric" and preset("effnet-lite0-siamese").loss == "rank"
     assert TrainConfig.from_dict(s.to_dict()) == s
 
 
@@ -308,3 +355,26 @@ def test_evaluate_counts_an_unscorable_photo_as_chance(
     assert "no texture" in first["unscorable"]
     assert "unscorable" not in ev.per_sample[1]
     assert ev.to_dict()["unscorable"] == 1
+
+
+def test_train_command_line(manifest: DatasetManifest, tmp_path: Path) -> None:
+    """``aeroloc train`` writes the checkpoint and its side files, or exits 2 with one line."""
+    out = tmp_path / "cli.pt"
+    result = run(
+        "train", "--model", "effnet-lite0-siamese", "--data", manifest.root, "--out", out,
+        "--epochs", 1, "--batch-size", 4, "--loss", "rank", "--seed", 3,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    ckpt = read_checkpoint(out)
+    assert ckpt.config["loss"] == "rank" and ckpt.config["epochs"] == 1
+    assert out.with_suffix(".loss.png").is_file() and out.with_suffix(".history.json").is_file()
+    for args, message in (
+        (("--model", "alexnet", "--data", manifest.root), "unknown model 'alexnet'"),
+        (("--model", "signet", "--data", tmp_path / "missing"), "missing"),
+        (("--model", "signet", "--data", manifest.root, "--loss", "rank"), "rank loss"),
+    ):
+        bad = run("train", *args, "--out", tmp_path / "bad.pt", "--epochs", 1)
+        assert bad.exit_code == 2, bad.output
+        lines = bad.output.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], bad.output
+        assert not (tmp_path / "bad.pt").exists()

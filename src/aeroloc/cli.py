@@ -368,6 +368,13 @@ def triplets(
     help="imagenet, none (random init), a path, or preset (the model's default).",
 )
 @click.option("--threads", type=int, default=None)
+@click.option(
+    "--loss",
+    type=click.Choice(["metric", "rank"]),
+    default=None,
+    help="metric: the model's thesis loss on triplets; rank: every window of the AoI "
+    "against the truth (dense training only). Default: the preset's.",
+)
 def train(
     model_name: str,
     data: Path,
@@ -379,6 +386,7 @@ def train(
     batch_size: int | None,
     weights: str,
     threads: int | None,
+    loss: str | None,
 ) -> None:
     """Train a similarity model on a triplet dataset (thesis recipes as presets).
 
@@ -398,6 +406,7 @@ def train(
         batch_size=batch_size,
         weights=weights,
         threads=threads,
+        loss=loss,
     )
 
 

@@ -51,6 +51,7 @@ from aeroloc.models import (
     DEFAULT_MODEL,
     Embedder,
     get_model,
+    heatmap_rank_loss,
     list_models,
     loss_for_triplets,
     read_checkpoint,
@@ -107,7 +108,12 @@ class TrainConfig:
         epochs: most epochs.
         patience: early stopping after this many epochs without improvement.
         min_delta: improvement (confidence-level points) that counts.
-        margin: loss margin; None = the model's own.
+        loss: ``"metric"``: the model's own loss of the thesis (contrastive or
+            triplet) on sampled triplets; ``"rank"``: :func:`heatmap_rank_loss`,
+            the smoothed share of all windows of the AoI that outrank the truth
+            (needs ``dense_training``; docs/models.md).
+        rank_tau: the rank loss's sigmoid temperature, in similarity units.
+        margin: metric loss margin; None = the model's own.
         val_fraction: share of photos (whole flight lines) for validation.
         test_fraction: share of photos (whole flight lines) held out for the test.
         hard_start_epoch: first epoch (0-based) with mined hard negatives.
@@ -143,6 +149,8 @@ class TrainConfig:
     epochs: int = 12
     patience: int = 4
     min_delta: float = 0.02
+    loss: str = "metric"
+    rank_tau: float = 0.01
     margin: float | None = None
     val_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -163,6 +171,10 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown model {self.model!r}; valid names: {', '.join(list_models())}"
             )
+        if self.loss not in ("metric", "rank"):
+            raise ConfigError(f"loss must be 'metric' or 'rank', got {self.loss!r}")
+        if not (isinstance(self.rank_tau, int | float) and self.rank_tau > 0):
+            raise ConfigError(f"rank_tau must be > 0, got {self.rank_tau!r}")
         if self.optimizer not in ("adam", "rmsprop"):
             raise ConfigError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
         for name in ("lr", "head_lr_mult", "eps"):
@@ -247,13 +259,16 @@ PRESETS: dict[str, TrainConfig] = {
     # The CPU default: the ImageNet trunk stays fixed (its stage-4 maps of every AoI are
     # computed once and cached) and the 1 × 1 projection learns which channels to trust
     # across epochs and sensors; an epoch then takes seconds instead of minutes. The
-    # projected map is blurred over 3 × 3 cells and positives lie up to 3/8 window from
-    # the truth, so that the windows a quarter window around the truth score high too
-    # (the confidence level averages them; docs/models.md).
+    # projected map is blurred over 3 × 3 cells, so that the windows a quarter window
+    # around the truth score high too (the confidence level averages them). The rank
+    # loss trains each photo against every window of its AoI at once, which is what
+    # the confidence level and the candidates' ranking measure (docs/models.md).
     "effnet-lite0-siamese": TrainConfig(
         model="effnet-lite0-siamese",
         model_options={"train_stages": 0, "blur_cells": 3},
-        augment=AugmentConfig(max_shift=0.375),
+        loss="rank",
+        lr=1e-3,
+        epochs=10,
     ),
 }
 
@@ -1082,6 +1097,7 @@ class _ImageSource:
         )
         self.scorer = scorer
         self.hard: dict[int, np.ndarray] = {}
+        self.mines = True
 
     def mine(self, model: Embedder, epoch: int) -> None:
         self.hard = mine_hard_negatives(
@@ -1117,11 +1133,13 @@ class _ImageSource:
 
 
 class _BankSource:
-    """Triplets in the dense engine's feature domain (:class:`FeatureBank`).
+    """Training items in the dense engine's feature domain (:class:`FeatureBank`).
 
-    Anchors are augmented photos embedded on their own; positives and
-    negatives are windows of the cached AoI prefix maps (turned by 0/180° or
-    all quarter turns), embedded exactly as the dense engine embeds them.
+    Anchors are augmented photos embedded on their own; windows come from the
+    cached AoI prefix maps (turned by 0/180° or all quarter turns), embedded
+    exactly as the dense engine embeds them. With the metric loss an item is
+    a triplet set (positive and sampled negatives); with the rank loss it is
+    the photo's whole similarity map.
     """
 
     def __init__(
@@ -1152,6 +1170,8 @@ class _BankSource:
         self.rotations = {1: (0,), 2: (0, 2), 4: (0, 1, 2, 3)}[config.bank_rotations]
         self.hard: dict[int, tuple[int, np.ndarray]] = {}
         self.epoch = 0
+        # The rank loss already sees every window: nothing to mine.
+        self.mines = config.loss == "metric"
 
     def mine(self, model: Embedder, epoch: int) -> None:
         for i in range(len(self.bank.samples)):
@@ -1217,8 +1237,54 @@ class _BankSource:
             margin=self.config.margin,
         )
 
+    def _ranked(
+        self, bank: FeatureBank, items: Sequence[tuple[int, int, int]], augment: AugmentConfig
+    ) -> Tensor:
+        """Mean :func:`heatmap_rank_loss` of each item's photo over its whole AoI."""
+        spec = self.model.spec
+        # The heatmap's grid (a window stride apart) falls anywhere relative to the
+        # truth; its cell nearest the truth is up to half a stride away on each axis.
+        stride = self.config.eval_stride_fraction * bank.n
+        photos, keys, truths = [], [], []
+        for epoch, i, j in items:
+            rng = np.random.default_rng([self.config.seed, epoch, i, j])
+            k = int(self.rotations[rng.integers(len(self.rotations))]) if bank is self.bank else 0
+            e = bank.entry(i, k)
+            photo = augment_photo(e.photo, rng, augment, binary=spec.preprocessing == "binary")
+            photos.append(to_model_input(photo, spec.input_size))
+            keys.append((i, k))
+            dr, dc = rng.uniform(-stride / 2, stride / 2, 2)
+            truths.append((e.true_cell[0] + dr, e.true_cell[1] + dc))
+        anchors = bank.anchor_embeddings(photos)
+        losses = []
+        for anchor, (i, k), truth in zip(anchors, keys, truths, strict=True):
+            e = bank.entry(i, k)
+            scores = self.model.similarity_map(anchor, bank.trunk_map(i, k))
+            negatives = e.usable & (e.distance >= self.config.sampler.min_distance)
+            losses.append(
+                heatmap_rank_loss(
+                    scores.float(),
+                    truth,
+                    torch.from_numpy(negatives),
+                    tau=self.config.rank_tau,
+                    stencil_step=stride,
+                )
+            )
+        return torch.stack(losses).mean()
+
+    def _items_loss(
+        self,
+        bank: FeatureBank,
+        items: Sequence[tuple[int, int, int]],
+        augment: AugmentConfig,
+        hard: Mapping[int, tuple[int, np.ndarray]],
+    ) -> Tensor:
+        if self.config.loss == "rank":
+            return self._ranked(bank, items, augment)
+        return self._triplets(bank, items, augment, hard)
+
     def loss(self, model: Embedder, batch: Any) -> tuple[Tensor, int]:
-        return self._triplets(self.bank, batch, self.config.augment, self.hard), len(batch)
+        return self._items_loss(self.bank, batch, self.config.augment, self.hard), len(batch)
 
     def val_loss(self, model: Embedder) -> float | None:
         if self.val_bank is None:
@@ -1230,7 +1296,7 @@ class _BankSource:
         with torch.no_grad():
             for start in range(0, len(items), bs):
                 chunk = items[start : start + bs]
-                loss = self._triplets(self.val_bank, chunk, AugmentConfig.none(), {})
+                loss = self._items_loss(self.val_bank, chunk, AugmentConfig.none(), {})
                 total += float(loss) * len(chunk)
         return total / len(items)
 
@@ -1269,6 +1335,16 @@ def _train(
     # Half-precision caches keep ResNet-50's 2048-channel maps affordable.
     half = spec.name == "resnet50-siamese"
     use_bank = config.dense_training and trunk_split(model) is not None
+    if config.loss == "rank" and not use_bank:
+        raise ConfigError(
+            f"the rank loss scores whole heatmaps in the dense feature domain; {spec.name} "
+            + (
+                "has no frozen trunk prefix to train it on"
+                if config.dense_training
+                else "needs dense_training=True for it"
+            )
+            + ": use loss='metric'"
+        )
     cache_dir = manifest.root / "feature-cache" if config.feature_cache else None
     source: _ImageSource | _BankSource
     if use_bank:
@@ -1367,7 +1443,8 @@ def _train(
             break
         t0 = time.perf_counter()
         mined = (
-            epoch >= config.hard_start_epoch
+            source.mines
+            and epoch >= config.hard_start_epoch
             and (epoch - config.hard_start_epoch) % config.mine_every == 0
         )
         if mined:
@@ -1570,6 +1647,7 @@ def train_command(
     batch_size: int | None = None,
     weights: str | None = "preset",
     threads: int | None = None,
+    loss: str | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Body of ``aeroloc train``: the model's preset with the given overrides and a progress bar.
@@ -1578,7 +1656,7 @@ def train_command(
         model: ``--model`` registry name.
         data: ``--data`` dataset folder.
         out: ``--out`` checkpoint file.
-        epochs, seed, lr, batch_size, threads: override the preset when given.
+        epochs, seed, lr, batch_size, threads, loss: override the preset when given.
         resume: ``--resume`` checkpoint.
         weights: ``--weights``: ``imagenet``, ``none`` (random init), a path, or
             ``"preset"`` (the preset's).
@@ -1602,6 +1680,7 @@ def train_command(
         ("lr", lr),
         ("batch_size", batch_size),
         ("threads", threads),
+        ("loss", loss),
     ):
         if value is not None:
             overrides[key] = value

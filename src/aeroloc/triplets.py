@@ -830,7 +830,8 @@ class AugmentConfig:
         max_scale: windows are cut up to ± this fraction larger or smaller
             (altitude error).
         max_shift: the positive's centre moves by up to ± this fraction of a
-            window along each axis.
+            window along each axis (triplets only: the rank loss of
+            :mod:`aeroloc.train` scores every window).
         brightness: photo brightness offset up to ± this.
         contrast: photo contrast factor within ``1 ± contrast``.
         gamma: photo gamma ``exp(± gamma)``.

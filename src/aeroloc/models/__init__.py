@@ -42,7 +42,12 @@ from aeroloc.models.checkpoint import (
     save_checkpoint,
 )
 from aeroloc.models.effnet import EffNetLite0Siamese
-from aeroloc.models.losses import contrastive_loss, loss_for_triplets, triplet_loss
+from aeroloc.models.losses import (
+    contrastive_loss,
+    heatmap_rank_loss,
+    loss_for_triplets,
+    triplet_loss,
+)
 from aeroloc.models.resnet import ResNet50Siamese
 from aeroloc.models.signet import SigNet
 
@@ -115,6 +120,7 @@ __all__ = [
     "contrastive_loss",
     "default_model",
     "get_model",
+    "heatmap_rank_loss",
     "list_models",
     "load_checkpoint",
     "loss_for_triplets",

@@ -1,13 +1,16 @@
-"""Metric-learning losses of the thesis: contrastive (SigNet) and triplet (ResNet-50).
+"""Metric-learning losses: contrastive (SigNet) and triplet (ResNet-50) of the thesis,
+and a listwise rank loss over whole heatmaps.
 
-Both work on Euclidean distances between embeddings ``[B x D]`` and return the
-batch mean.
+The thesis's two work on Euclidean distances between embeddings ``[B x D]`` and
+return the batch mean; :func:`heatmap_rank_loss` works on one photo's scores of
+every window of its AoI.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from aeroloc.errors import InvalidInputError
 from aeroloc.models.base import ModelSpec
@@ -96,3 +99,58 @@ def loss_for_triplets(
     pos = contrastive_loss(anchor, positive, ones, margin=m)
     neg = contrastive_loss(anchor, negative, torch.zeros_like(ones), margin=m)
     return 0.5 * (pos + neg)
+
+
+def heatmap_rank_loss(
+    scores: Tensor,
+    true_cell: tuple[float, float],
+    negatives: Tensor,
+    *,
+    tau: float,
+    stencil_step: float = 0.0,
+) -> Tensor:
+    """Smoothed share of a heatmap's windows that outrank the truth (a listwise loss).
+
+    The confidence level (DESIGN.md) is the share of windows scoring below the
+    true score, the mean over the true window and its 4-neighbours. With a
+    step in place of the rank comparison this loss would be ``1 − confidence
+    / 100`` over ``negatives``; a sigmoid of temperature ``tau`` makes it
+    differentiable. Unlike a triplet loss it sees every window of the AoI at
+    once, so it optimises the ranking that ``locate`` and the confidence level
+    use.
+
+    Args:
+        scores: ``[R x C]`` similarity of one photo to every window (with gradients).
+        true_cell: fractional (row, col) of the truth on that grid.
+        negatives: ``[R x C]`` bool, the windows that should score below the truth.
+        tau: sigmoid temperature, in score units (> 0).
+        stencil_step: distance in cells of the 4-neighbours averaged into the
+            true score (the heatmap stride); 0 = the true cell alone. Scores
+            between cells are interpolated bilinearly.
+
+    Returns:
+        Scalar loss in (0, 1).
+    """
+    if scores.ndim != 2 or negatives.shape != scores.shape:
+        raise InvalidInputError(
+            f"expected scores [R x C] and a negatives mask of the same shape, got "
+            f"{tuple(scores.shape)} and {tuple(negatives.shape)}"
+        )
+    if not tau > 0:
+        raise InvalidInputError(f"tau must be > 0, got {tau}")
+    if not bool(negatives.any()):
+        raise InvalidInputError("the heatmap has no negative window")
+    rows, cols = scores.shape
+    r, c = true_cell
+    s = stencil_step
+    pts = [(r, c), (r - s, c), (r + s, c), (r, c - s), (r, c + s)] if s > 0 else [(r, c)]
+    # grid_sample's normalised (x, y) with the corners on the outer cell centres.
+    grid = torch.tensor(
+        [[2 * x / max(cols - 1, 1) - 1, 2 * y / max(rows - 1, 1) - 1] for y, x in pts],
+        dtype=scores.dtype,
+        device=scores.device,
+    )
+    true = F.grid_sample(
+        scores[None, None], grid[None, None], align_corners=True, padding_mode="border"
+    ).mean()
+    return torch.sigmoid((scores[negatives] - true) / tau).mean()
