@@ -192,3 +192,21 @@ def test_alignment_contrast_lets_fewer_inliers_be_accepted() -> None:
     assert nan.features["alignment_contrast"] == 0.0
     with pytest.raises(InvalidInputError, match="contrast_inliers"):
         AcceptanceRules(contrast_inliers=20)
+
+
+def test_a_measured_alignment_contrast_below_the_minimum_blocks_acceptance() -> None:
+    """Many inliers, but the whole photo correlates better elsewhere: review.
+
+    Session 6's false accept (15 inliers, contrast -0.005); every correct fit
+    accepted on the benchmark and calibration archives had at least 0.017.
+    """
+    rules = AcceptanceRules(min_p_correct=0.0)
+    fit = _fit(ROTATED_HALF, n_inliers=30)
+    assert assess(fit, expected_scale=0.5, rules=rules).status == "accepted"  # not measured
+    low = assess(fit, expected_scale=0.5, rules=rules, evidence={"alignment_contrast": -0.005})
+    assert low.status == "review"
+    assert any("alignment contrast -0.005 below 0.01" in r for r in low.reasons)
+    ok = assess(fit, expected_scale=0.5, rules=rules, evidence={"alignment_contrast": 0.017})
+    assert ok.status == "accepted"
+    with pytest.raises(InvalidInputError, match="min_contrast"):
+        AcceptanceRules(min_contrast=0.05)

@@ -278,6 +278,9 @@ class AcceptanceRules:
     ``contrast_inliers`` when the matcher measured an ``alignment_contrast`` of
     at least ``accept_contrast`` (the whole photo correlates sharply at the
     fitted place; ``effnet-dense`` measures it, keypoint matchers do not).
+    When the matcher measured the contrast and it is below ``min_contrast``
+    (the whole photo correlates better somewhere else), the fit is left for
+    review however many inliers it has.
     """
 
     min_inliers: int = 8
@@ -291,6 +294,7 @@ class AcceptanceRules:
     min_p_correct: float = 0.5
     contrast_inliers: int = 10
     accept_contrast: float = 0.025
+    min_contrast: float = 0.01
 
     def __post_init__(self) -> None:
         if not (0 < self.min_inliers <= self.accept_inliers):
@@ -299,6 +303,8 @@ class AcceptanceRules:
             raise InvalidInputError("need min_inliers <= contrast_inliers <= accept_inliers")
         if not (math.isfinite(self.accept_contrast) and self.accept_contrast > 0):
             raise InvalidInputError("accept_contrast must be > 0")
+        if not (math.isfinite(self.min_contrast) and self.min_contrast <= self.accept_contrast):
+            raise InvalidInputError("need min_contrast <= accept_contrast")
         if not (0 <= self.review_anisotropy <= self.max_anisotropy):
             raise InvalidInputError("need 0 <= review_anisotropy <= max_anisotropy")
         if not (0 <= self.review_perspective <= self.max_perspective):
@@ -446,6 +452,12 @@ def assess(
                 f"{rules.contrast_inliers} with an alignment contrast of "
                 f"{rules.accept_contrast:g}; measured {contrast:.3f})"
             )
+    measured = math.isfinite(float((evidence or {}).get("alignment_contrast", math.nan)))
+    if measured and n >= rules.min_inliers and feats["alignment_contrast"] < rules.min_contrast:
+        review.append(
+            f"alignment contrast {feats['alignment_contrast']:.3f} below "
+            f"{rules.min_contrast:g}: the whole photo does not correlate best at the fitted place"
+        )
     if fit.inlier_ratio < rules.min_inlier_ratio:
         review.append(f"inlier ratio {fit.inlier_ratio:.2f} below {rules.min_inlier_ratio:.2f}")
     if fit.rmse_px > rules.max_rmse_px:
