@@ -1191,6 +1191,32 @@ class _BankSource:
         ]
         return len(chunks), iter(chunks)
 
+    def _view(
+        self,
+        bank: FeatureBank,
+        item: tuple[int, int, int],
+        augment: AugmentConfig,
+        hard: Mapping[int, tuple[int, np.ndarray]],
+    ) -> tuple[np.random.Generator, BankEntry, np.ndarray]:
+        """An item's random stream, its AoI entry (turned) and its augmented photo.
+
+        The turn is the mined one when the photo has hard negatives, a random
+        one of ``rotations`` in training, none in validation. The photo is at
+        model input size.
+        """
+        epoch, i, j = item
+        rng = np.random.default_rng([self.config.seed, epoch, i, j])
+        if i in hard:
+            k = hard[i][0]
+        elif bank is self.bank:
+            k = int(self.rotations[rng.integers(len(self.rotations))])
+        else:
+            k = 0
+        e = bank.entry(i, k)
+        spec = self.model.spec
+        photo = augment_photo(e.photo, rng, augment, binary=spec.preprocessing == "binary")
+        return rng, e, to_model_input(photo, spec.input_size)
+
     def _triplets(
         self,
         bank: FeatureBank,
@@ -1201,17 +1227,10 @@ class _BankSource:
         cfg = self.config.sampler
         spec = self.model.spec
         photos, cells = [], []
-        for epoch, i, j in items:
-            rng = np.random.default_rng([self.config.seed, epoch, i, j])
-            if i in hard:
-                k = hard[i][0]
-            elif bank is self.bank:
-                k = int(self.rotations[rng.integers(len(self.rotations))])
-            else:
-                k = 0
-            e = bank.entry(i, k)
-            photo = augment_photo(e.photo, rng, augment, binary=spec.preprocessing == "binary")
-            photos.append(to_model_input(photo, spec.input_size))
+        for item in items:
+            rng, e, photo = self._view(bank, item, augment, hard)
+            i, k = item[1], e.k
+            photos.append(photo)
             r, c = bank.positive_cell(e, rng, augment.max_shift)
             cells.append((i, k, r, c))
             pool_hard = hard[i][1] if i in hard and hard[i][0] == k else np.empty((0, 2))
@@ -1241,18 +1260,14 @@ class _BankSource:
         self, bank: FeatureBank, items: Sequence[tuple[int, int, int]], augment: AugmentConfig
     ) -> Tensor:
         """Mean :func:`heatmap_rank_loss` of each item's photo over its whole AoI."""
-        spec = self.model.spec
         # The heatmap's grid (a window stride apart) falls anywhere relative to the
         # truth; its cell nearest the truth is up to half a stride away on each axis.
         stride = self.config.eval_stride_fraction * bank.n
         photos, keys, truths = [], [], []
-        for epoch, i, j in items:
-            rng = np.random.default_rng([self.config.seed, epoch, i, j])
-            k = int(self.rotations[rng.integers(len(self.rotations))]) if bank is self.bank else 0
-            e = bank.entry(i, k)
-            photo = augment_photo(e.photo, rng, augment, binary=spec.preprocessing == "binary")
-            photos.append(to_model_input(photo, spec.input_size))
-            keys.append((i, k))
+        for item in items:
+            rng, e, photo = self._view(bank, item, augment, {})
+            photos.append(photo)
+            keys.append((item[1], e.k))
             dr, dc = rng.uniform(-stride / 2, stride / 2, 2)
             truths.append((e.true_cell[0] + dr, e.true_cell[1] + dc))
         anchors = bank.anchor_embeddings(photos)
