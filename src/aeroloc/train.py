@@ -1263,18 +1263,17 @@ class _BankSource:
         # The heatmap's grid (a window stride apart) falls anywhere relative to the
         # truth; its cell nearest the truth is up to half a stride away on each axis.
         stride = self.config.eval_stride_fraction * bank.n
-        photos, keys, truths = [], [], []
+        photos, views, truths = [], [], []
         for item in items:
             rng, e, photo = self._view(bank, item, augment, {})
             photos.append(photo)
-            keys.append((item[1], e.k))
+            views.append((item[1], e))
             dr, dc = rng.uniform(-stride / 2, stride / 2, 2)
             truths.append((e.true_cell[0] + dr, e.true_cell[1] + dc))
         anchors = bank.anchor_embeddings(photos)
         losses = []
-        for anchor, (i, k), truth in zip(anchors, keys, truths, strict=True):
-            e = bank.entry(i, k)
-            scores = self.model.similarity_map(anchor, bank.trunk_map(i, k))
+        for anchor, (i, e), truth in zip(anchors, views, truths, strict=True):
+            scores = self.model.similarity_map(anchor, bank.trunk_map(i, e.k))
             negatives = e.usable & (e.distance >= self.config.sampler.min_distance)
             losses.append(
                 heatmap_rank_loss(
@@ -1337,6 +1336,17 @@ def _train(
     model = build_model(config).to(memory_format=torch.channels_last)
     spec = model.spec
     mode = spec.preprocessing
+    use_bank = config.dense_training and trunk_split(model) is not None
+    if config.loss == "rank" and not use_bank:
+        raise ConfigError(
+            f"the rank loss scores whole heatmaps in the dense feature domain; {spec.name} "
+            + (
+                "has no frozen trunk prefix to train it on"
+                if config.dense_training
+                else "needs dense_training=True for it"
+            )
+            + ": use loss='metric'"
+        )
     all_samples = load_samples(manifest, verify=True)
     if mode == "binary" and any(s.rock is None or s.photo_binary is None for s in all_samples):
         raise DataQualityError(
@@ -1349,17 +1359,6 @@ def _train(
     dense = config.eval_engine == "dense"
     # Half-precision caches keep ResNet-50's 2048-channel maps affordable.
     half = spec.name == "resnet50-siamese"
-    use_bank = config.dense_training and trunk_split(model) is not None
-    if config.loss == "rank" and not use_bank:
-        raise ConfigError(
-            f"the rank loss scores whole heatmaps in the dense feature domain; {spec.name} "
-            + (
-                "has no frozen trunk prefix to train it on"
-                if config.dense_training
-                else "needs dense_training=True for it"
-            )
-            + ": use loss='metric'"
-        )
     cache_dir = manifest.root / "feature-cache" if config.feature_cache else None
     source: _ImageSource | _BankSource
     if use_bank:
