@@ -141,6 +141,56 @@ _reference_option = click.option(
 )
 
 
+def _search_options(*, max_verify: int, per_photo: str) -> Any:
+    """The model, engine and verification options ``locate`` and ``demo`` share."""
+
+    def add(f: Any) -> Any:
+        for opt in reversed(
+            (
+                click.option(
+                    "--model",
+                    "model_spec",
+                    default=None,
+                    help="Model name or checkpoint file (default: the shipped "
+                    "effnet-lite0-siamese).",
+                ),
+                click.option(
+                    "--engine",
+                    type=click.Choice(["dense", "batched", "naive"]),
+                    default="dense",
+                    show_default=True,
+                    help="Heatmap engine.",
+                ),
+                click.option(
+                    "--verify/--no-verify",
+                    default=True,
+                    show_default=True,
+                    help=f"Verify candidates by image matching and georeference {per_photo}.",
+                ),
+                click.option(
+                    "--matcher",
+                    default=None,
+                    help="Matcher for verification: effnet-dense (default; CNN feature "
+                    "correlation, robust to a changed sun), sift, orb, akaze, "
+                    "xfeat-lighterglue, disk-lightglue, aliked-lightglue.",
+                ),
+                click.option(
+                    "--max-candidates",
+                    "max_verify",
+                    type=int,
+                    default=max_verify,
+                    show_default=True,
+                    help="Verify at most this many candidates, best first (stops at the "
+                    "first accepted).",
+                ),
+            )
+        ):
+            f = opt(f)
+        return f
+
+    return add
+
+
 @cli.command()
 @_reference_option
 @_catalog_options
@@ -444,19 +494,6 @@ def train(
     help="Rock-outcrop polygons (e.g. ADD) for the reference enhancement.",
 )
 @click.option(
-    "--model",
-    "model_spec",
-    default=None,
-    help="Model name or checkpoint file (default: the shipped effnet-lite0-siamese).",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["dense", "batched", "naive"]),
-    default="dense",
-    show_default=True,
-    help="Heatmap engine.",
-)
-@click.option(
     "--stride",
     "stride_fraction",
     type=float,
@@ -472,27 +509,7 @@ def train(
     show_default=True,
     help="Candidates kept from the heatmap (ranked, in result.json and candidates.gpkg).",
 )
-@click.option(
-    "--verify/--no-verify",
-    default=True,
-    show_default=True,
-    help="Verify candidates by image matching and georeference the photo.",
-)
-@click.option(
-    "--matcher",
-    default=None,
-    help="Matcher for verification: effnet-dense (default; CNN feature correlation, "
-    "robust to a changed sun), sift, orb, akaze, xfeat-lighterglue, disk-lightglue, "
-    "aliked-lightglue.",
-)
-@click.option(
-    "--max-candidates",
-    "max_verify",
-    type=int,
-    default=10,
-    show_default=True,
-    help="Verify at most this many candidates, best first (stops at the first accepted).",
-)
+@_search_options(max_verify=10, per_photo="the photo")
 @click.option(
     "--warp",
     is_flag=True,
@@ -679,13 +696,6 @@ def evaluate(
     default="default",
     show_default=True,
 )
-@click.option("--model", "model_spec", default=None, help="Model name or checkpoint.")
-@click.option(
-    "--engine",
-    type=click.Choice(["dense", "batched", "naive"]),
-    default="dense",
-    show_default=True,
-)
 @click.option(
     "--buffer-m",
     type=float,
@@ -693,21 +703,7 @@ def evaluate(
     show_default=True,
     help="AoI buffer (the synthetic catalog is off by at most 3 km).",
 )
-@click.option(
-    "--verify/--no-verify",
-    default=True,
-    show_default=True,
-    help="Verify candidates by image matching and georeference each photo.",
-)
-@click.option("--matcher", default=None, help="Verification matcher (default effnet-dense).")
-@click.option(
-    "--max-candidates",
-    "max_verify",
-    type=int,
-    default=5,
-    show_default=True,
-    help="Verify at most this many candidates per photo.",
-)
+@_search_options(max_verify=5, per_photo="each photo")
 def demo(
     out_dir: Path,
     seed: int,
