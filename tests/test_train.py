@@ -296,6 +296,27 @@ def test_dense_scorer_matches_the_dense_engine(trained: dict, manifest: DatasetM
         assert spearmanr(got[ok], default[ok]).statistic > 0.95
 
 
+def test_dense_scorer_runs_a_heavy_head_only_on_heatmap_cells(manifest: DatasetManifest) -> None:
+    """SigNet (a head over a 17 × 25-cell window) scores as the dense engine does."""
+    torch.manual_seed(0)
+    model = get_model("signet").eval()
+    sample = load_samples(manifest, (0,))[0]
+    got = DenseScorer(model, [sample]).heatmap(0).scores
+    want = compute_heatmap(
+        sample.photo_image("binary"),
+        sample.aoi_image("binary"),
+        model=model,
+        window_px=STORE_WINDOW_PX,
+        pixel_to_map=Affine.identity(),
+        crs=CRS.from_epsg(3031),
+        config=HeatmapConfig(engine="dense", context_cells=0),
+    ).scores
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isfinite(got).sum() > 10
+    np.testing.assert_allclose(got, want, atol=1e-4, equal_nan=True)
+
+
 def test_dense_positives_spread_over_the_allowed_shift(manifest: DatasetManifest) -> None:
     """A positive lies within ``max_shift`` windows of the truth, and uses that room."""
     model = get_model("effnet-lite0-siamese", weights=None, input_size=64, train_stages=0)

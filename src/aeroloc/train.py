@@ -577,21 +577,29 @@ class DenseScorer:
         shape = grid_shape(aoi.shape[0], aoi.shape[1], window, stride_px)
         valid = window_nodata(np.isfinite(aoi), window, stride_px, shape) <= self.max_nodata
         sy, sx = self.scale()
+        scores = np.full(shape, np.nan, dtype=np.float32)
         was_training = model.training
         model.eval()
         try:
             with torch.inference_mode():
                 photo = to_model_input(sample.photo_image(self.mode), model.spec.input_size)
                 anchor = model.embed(torch.from_numpy(photo)[None, None])
-                sim_map = model.similarity_map(anchor[0], self.trunk_map(i))
+                fmap = self.trunk_map(i)
+                # The head runs only on the heatmap's cells (each the nearest dense
+                # output), as the engine does: SigNet's 108,800 → 1024 layer over
+                # every trunk cell cost about 50 s per AoI.
+                wh, ww = model.window_map_size
+                step = model.stride_px
+                last_r, last_c = fmap.shape[2] - wh, fmap.shape[3] - ww
+                rows = np.clip(np.rint(np.arange(shape[0]) * stride_px * sy / step), 0, last_r)
+                cols = np.clip(np.rint(np.arange(shape[1]) * stride_px * sx / step), 0, last_c)
+                at = np.argwhere(valid)
+                if len(at):
+                    cells = np.stack([rows[at[:, 0]], cols[at[:, 1]]], axis=1).astype(np.int64)
+                    sims = model.similarity_at(anchor[0], fmap, torch.from_numpy(cells))
+                    scores[at[:, 0], at[:, 1]] = sims.float().numpy()
         finally:
             model.train(was_training)
-        step = model.stride_px
-        last_r, last_c = sim_map.shape[0] - 1, sim_map.shape[1] - 1
-        rows = np.clip(np.rint(np.arange(shape[0]) * stride_px * sy / step), 0, last_r)
-        cols = np.clip(np.rint(np.arange(shape[1]) * stride_px * sx / step), 0, last_c)
-        sims = sim_map[rows.astype(np.int64)][:, cols.astype(np.int64)]
-        scores = np.where(valid, sims.float().numpy(), np.nan).astype(np.float32)
         return Heatmap(
             scores=scores,
             window_px=window,
