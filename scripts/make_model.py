@@ -23,6 +23,10 @@ The checkpoint is written to ``--out`` (default: the package's
 ``src/aeroloc/weights/effnet-lite0-siamese.pt``, which ``locate`` loads when
 no model is named).
 
+``--resume`` continues training from the ``.last.pt`` an interrupted run left
+next to ``--out``, or that a finished run left in ``--work`` (with a larger
+``--epochs``, to train further); the held-out evaluation then runs again.
+
 ``--model`` trains and evaluates another registry model the same way (same
 data, its own thesis preset), for the before/after table of docs/models.md;
 ``--out`` is then required. "Before" is the model with its initial weights
@@ -86,6 +90,14 @@ def dataset(work: Path, name: str, folders: list[Path], t0: float) -> Path:
     return out
 
 
+def last_checkpoint(out: Path, work: Path) -> Path:
+    """The resume checkpoint of an earlier run: next to ``out`` if interrupted, else in ``work``."""
+    for path in (sibling(out, ".last.pt"), work / sibling(out, ".last.pt").name):
+        if path.is_file():
+            return path
+    raise SystemExit(f"--resume: no {sibling(out, '.last.pt').name} next to {out} or in {work}")
+
+
 def held_out(model: Any, data: Path, every: int) -> dict[str, Any]:
     samples = load_samples(read_manifest(data))[::every]
     ev = evaluate_samples(model, samples, ks=(1, 5, 10), engine="dense")
@@ -118,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--items-per-sample", type=int, default=None, help="triplets per photo and epoch"
     )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the .last.pt an earlier run left next to --out (interrupted) "
+        "or in --work (finished; raise --epochs to train further)",
+    )
     args = ap.parse_args(argv)
     if args.out is None:
         if args.model != DEFAULT_MODEL:
@@ -130,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         overlap = set(train_seeds) & (set(range(200)) | set(range(500, 600)))
         if overlap:
             raise SystemExit(f"training seeds overlap test/demo/bench seeds: {sorted(overlap)}")
+        resume = last_checkpoint(args.out, args.work) if args.resume else None
         args.work.mkdir(parents=True, exist_ok=True)
         train_data = dataset(args.work, "train", archives(args.work, train_seeds, t0), t0)
         held_data = dataset(args.work, "heldout", archives(args.work, held_seeds, t0), t0)
@@ -145,11 +164,14 @@ def main(argv: list[str] | None = None) -> int:
             overrides["weights"] = None if args.weights == "none" else args.weights
         config = preset(args.model, **overrides)
         log(f"train {args.model}: at most {config.epochs} epochs → {args.out}", t0)
+        if resume is not None:
+            log(f"  resuming from {resume}", t0)
         t_train = time.perf_counter()
         result = train(
             config,
             train_data,
             args.out,
+            resume=resume,
             progress=lambda e: (
                 log(f"  epoch {e.epoch}: {json.dumps(e.metrics, default=str)}", t0)
                 if e.phase == "epoch"
@@ -157,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
         train_s = time.perf_counter() - t_train
+        if result.regression():
+            log(f"  warning: {result.regression()}", t0)
         # The resume checkpoint, history and loss curve go to the work folder, not
         # next to the checkpoint (for the default model that is inside the package).
         for suffix in (".last.pt", ".history.json", ".loss.png"):
@@ -185,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             "validation_best": result.best,
             "test_split": result.test,
             "train_seconds": train_s,
+            "resumed_from": None if resume is None else str(resume),
             "checkpoint_bytes": size,
             "heldout_before": before,
             "heldout_after": after,

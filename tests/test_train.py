@@ -399,3 +399,16 @@ def test_train_command_line(manifest: DatasetManifest, tmp_path: Path) -> None:
         lines = bad.output.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], bad.output
         assert not (tmp_path / "bad.pt").exists()
+
+
+def test_training_that_never_beats_the_start_is_flagged(trained: dict) -> None:
+    """A run whose best epoch validates below the untrained model says so."""
+    result = trained["result"]
+    worse = replace(result, before={"mean_confidence": 61.1}, best={"val_confidence": 50.2})
+    assert worse.regression() == (
+        "no epoch beat the untrained model: validation confidence 50.2 % at best, "
+        "61.1 % before training"
+    )
+    better = replace(result, before={"mean_confidence": 61.1}, best={"val_confidence": 70.0})
+    assert better.regression() is None
+    assert replace(result, before=None).regression() is None  # resumed: no "before"

@@ -404,6 +404,24 @@ class TrainResult:
     data_hash: str
     split: Split
 
+    def regression(self) -> str | None:
+        """A warning when no epoch beat the untrained model on validation, else None.
+
+        Then the checkpoint (the best *trained* epoch) ranks the truth lower
+        than the starting weights did: more data, more epochs or a lower
+        learning rate are needed before it is worth using.
+        """
+        if not self.before:
+            return None
+        start = self.before.get("mean_confidence")
+        best = self.best.get("val_confidence")
+        if start is None or best is None or not best < start:
+            return None
+        return (
+            f"no epoch beat the untrained model: validation confidence {best:.1f} % at best, "
+            f"{start:.1f} % before training"
+        )
+
 
 # -- evaluation -------------------------------------------------------------------------
 
@@ -1753,6 +1771,9 @@ def train_command(
         f"{' (early stop)' if result.stopped_early else ''} in {result.elapsed_s / 60:.1f} min; "
         f"val confidence {fmt(result.best.get('val_confidence'))} %"
     )
+    warning = result.regression()
+    if warning:
+        say(f"  warning: {warning}")
     if result.test:
         say(
             f"  test split: mean confidence {fmt(result.test['mean_confidence'])} %, "
