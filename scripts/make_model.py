@@ -179,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
         train_s = time.perf_counter() - t_train
-        if result.regression():
-            log(f"  warning: {result.regression()}", t0)
+        warning = result.regression()
+        if warning:
+            log(f"  warning: {warning}", t0)
         # The resume checkpoint, history and loss curve go to the work folder, not
         # next to the checkpoint (for the default model that is inside the package).
         for suffix in (".last.pt", ".history.json", ".loss.png"):

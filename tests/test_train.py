@@ -11,13 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from affine import Affine
-from rasterio.crs import CRS
 from scipy.stats import spearmanr
 
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
 from aeroloc.files import write_json
-from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.models import (
     DEFAULT_CHECKPOINT,
     get_model,
@@ -36,7 +33,6 @@ from aeroloc.train import (
     train,
 )
 from aeroloc.triplets import (
-    STORE_WINDOW_PX,
     AugmentConfig,
     DatasetManifest,
     Sample,
@@ -44,6 +40,7 @@ from aeroloc.triplets import (
     augment_photo,
     crop_window,
     load_samples,
+    sample_heatmap,
 )
 from cli_helpers import run
 
@@ -276,19 +273,8 @@ def test_dense_scorer_matches_the_dense_engine(trained: dict, manifest: DatasetM
     scorer = DenseScorer(model, samples)
     for i, sample in enumerate(samples):
         got = scorer.heatmap(i).scores
-
-        def engine(context: int, s: Sample = sample) -> np.ndarray:
-            return compute_heatmap(
-                s.photo_image("gray"),
-                s.aoi_image("gray"),
-                model=model,
-                window_px=STORE_WINDOW_PX,
-                pixel_to_map=Affine.identity(),
-                crs=CRS.from_epsg(3031),
-                config=HeatmapConfig(engine="dense", context_cells=context),
-            ).scores
-
-        exact, default = engine(0), engine(HeatmapConfig().context_cells)
+        exact = sample_heatmap(model, sample, context_cells=0).scores
+        default = sample_heatmap(model, sample).scores
         assert got.shape == exact.shape == default.shape
         np.testing.assert_array_equal(np.isnan(got), np.isnan(exact))
         np.testing.assert_allclose(got, exact, atol=1e-4, equal_nan=True)
@@ -302,15 +288,7 @@ def test_dense_scorer_runs_a_heavy_head_only_on_heatmap_cells(manifest: DatasetM
     model = get_model("signet").eval()
     sample = load_samples(manifest, (0,))[0]
     got = DenseScorer(model, [sample]).heatmap(0).scores
-    want = compute_heatmap(
-        sample.photo_image("binary"),
-        sample.aoi_image("binary"),
-        model=model,
-        window_px=STORE_WINDOW_PX,
-        pixel_to_map=Affine.identity(),
-        crs=CRS.from_epsg(3031),
-        config=HeatmapConfig(engine="dense", context_cells=0),
-    ).scores
+    want = sample_heatmap(model, sample, context_cells=0).scores
     assert got.shape == want.shape
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert np.isfinite(got).sum() > 10

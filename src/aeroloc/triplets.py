@@ -1235,12 +1235,15 @@ def sample_heatmap(
     mode: str | None = None,
     engine: str = "dense",
     stride_fraction: float = 0.25,
+    context_cells: int | None = None,
 ) -> Heatmap:
     """The heatmap of a stored sample, as ``locate`` computes it (stored-pixel coordinates).
 
     ``pixel_to_map`` is the identity: cells map to stored AoI pixels.
+    ``context_cells`` None keeps the engine's default padding.
     """
     m = mode or model.spec.preprocessing
+    context = {} if context_cells is None else {"context_cells": context_cells}
     return compute_heatmap(
         sample.photo_image(m),
         sample.aoi_image(m),
@@ -1248,7 +1251,7 @@ def sample_heatmap(
         window_px=STORE_WINDOW_PX,
         pixel_to_map=Affine.identity(),
         crs=CRS.from_epsg(3031),
-        config=HeatmapConfig(engine=engine, stride_fraction=stride_fraction),
+        config=HeatmapConfig(engine=engine, stride_fraction=stride_fraction, **context),
     )
 
 
