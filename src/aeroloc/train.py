@@ -44,7 +44,13 @@ from torch.nn import functional as F
 
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError, ModelError
 from aeroloc.files import atomic_output, write_json, write_png
-from aeroloc.heatmap.engines import HeatmapConfig, model_scale_aoi, to_model_input, window_scale
+from aeroloc.heatmap.engines import (
+    HeatmapConfig,
+    dense_cell_scores,
+    model_scale_aoi,
+    to_model_input,
+    window_scale,
+)
 from aeroloc.heatmap.grid import Heatmap, box_sums, grid_shape
 from aeroloc.models import (
     DEFAULT_CHECKPOINT,
@@ -594,28 +600,20 @@ class DenseScorer:
         stride_px = max(1, round(window * stride_fraction))
         shape = grid_shape(aoi.shape[0], aoi.shape[1], window, stride_px)
         valid = window_nodata(np.isfinite(aoi), window, stride_px, shape) <= self.max_nodata
-        sy, sx = self.scale()
-        scores = np.full(shape, np.nan, dtype=np.float32)
         was_training = model.training
         model.eval()
         try:
             with torch.inference_mode():
                 photo = to_model_input(sample.photo_image(self.mode), model.spec.input_size)
                 anchor = model.embed(torch.from_numpy(photo)[None, None])
-                fmap = self.trunk_map(i)
-                # The head runs only on the heatmap's cells (each the nearest dense
-                # output), as the engine does: SigNet's 108,800 → 1024 layer over
-                # every trunk cell cost about 50 s per AoI.
-                wh, ww = model.window_map_size
-                step = model.stride_px
-                last_r, last_c = fmap.shape[2] - wh, fmap.shape[3] - ww
-                rows = np.clip(np.rint(np.arange(shape[0]) * stride_px * sy / step), 0, last_r)
-                cols = np.clip(np.rint(np.arange(shape[1]) * stride_px * sx / step), 0, last_c)
-                at = np.argwhere(valid)
-                if len(at):
-                    cells = np.stack([rows[at[:, 0]], cols[at[:, 1]]], axis=1).astype(np.int64)
-                    sims = model.similarity_at(anchor[0], fmap, torch.from_numpy(cells))
-                    scores[at[:, 0], at[:, 1]] = sims.float().numpy()
+                scores = dense_cell_scores(
+                    model,
+                    anchor[0],
+                    self.trunk_map(i),
+                    valid,
+                    stride_px=stride_px,
+                    input_per_px=self.scale(),
+                )
         finally:
             model.train(was_training)
         return Heatmap(

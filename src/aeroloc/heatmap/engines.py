@@ -296,17 +296,16 @@ def compute_heatmap(
                 if progress:
                     progress(start + len(chunk), len(cells))
         else:
-            sy, sx = scale.input_hw[0] / window_px, scale.input_hw[1] / window_px
-            step = scale.trunk_stride
             fmap = model.trunk(_as_batch([model_scale_aoi(aoi, scale, fill)]))
-            wh, ww = model.window_map_size
-            rows = np.rint(np.arange(shape[0]) * stride_px * sy / step).astype(np.int64)
-            cols = np.rint(np.arange(shape[1]) * stride_px * sx / step).astype(np.int64)
-            rows = np.clip(rows + cfg.context_cells, 0, fmap.shape[2] - wh)
-            cols = np.clip(cols + cfg.context_cells, 0, fmap.shape[3] - ww)
-            r_idx, c_idx = np.nonzero(valid)
-            at = torch.from_numpy(np.stack([rows[r_idx], cols[c_idx]], axis=1))
-            scores[r_idx, c_idx] = model.similarity_at(anchor[0], fmap, at).float().numpy()
+            scores = dense_cell_scores(
+                model,
+                anchor[0],
+                fmap,
+                valid,
+                stride_px=stride_px,
+                input_per_px=(scale.input_hw[0] / window_px, scale.input_hw[1] / window_px),
+                offset_cells=cfg.context_cells,
+            )
             if progress:
                 progress(len(cells), len(cells))
     elapsed = time.perf_counter() - t0
@@ -320,6 +319,47 @@ def compute_heatmap(
         engine=cfg.engine,
         timings_s={"heatmap": elapsed},
     )
+
+
+def dense_cell_scores(
+    model: Embedder,
+    anchor: torch.Tensor,
+    fmap: torch.Tensor,
+    valid: np.ndarray,
+    *,
+    stride_px: int,
+    input_per_px: tuple[float, float],
+    offset_cells: int = 0,
+) -> np.ndarray:
+    """The ``dense`` engine's scores: each valid heatmap cell takes the nearest dense output.
+
+    The head runs only on those cells (:meth:`Embedder.similarity_at`), not on
+    every trunk cell.
+
+    Args:
+        model: the model (in eval mode).
+        anchor: ``[D]`` the photo's embedding.
+        fmap: ``[1 x F x h x w]`` trunk map of the model-scale AoI.
+        valid: ``[R x C]`` heatmap cells to score.
+        stride_px: heatmap stride in AoI pixels.
+        input_per_px: (y, x) model input pixels per AoI pixel.
+        offset_cells: trunk cells of context padding before the AoI's first pixel.
+
+    Returns:
+        ``[R x C]`` float32 scores, NaN where not ``valid``.
+    """
+    step = model.stride_px
+    wh, ww = model.window_map_size
+    rows = np.rint(np.arange(valid.shape[0]) * stride_px * input_per_px[0] / step).astype(np.int64)
+    cols = np.rint(np.arange(valid.shape[1]) * stride_px * input_per_px[1] / step).astype(np.int64)
+    rows = np.clip(rows + offset_cells, 0, fmap.shape[2] - wh)
+    cols = np.clip(cols + offset_cells, 0, fmap.shape[3] - ww)
+    scores = np.full(valid.shape, np.nan, dtype=np.float32)
+    r_idx, c_idx = np.nonzero(valid)
+    if len(r_idx):
+        at = torch.from_numpy(np.stack([rows[r_idx], cols[c_idx]], axis=1))
+        scores[r_idx, c_idx] = model.similarity_at(anchor, fmap, at).float().numpy()
+    return scores
 
 
 def model_scale_aoi(aoi: np.ndarray, scale: WindowScale, fill: float) -> np.ndarray:
