@@ -12,12 +12,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from affine import Affine
-from rasterio.crs import CRS
 
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError, MissingFileError
 from aeroloc.files import write_json
-from aeroloc.heatmap.grid import Heatmap
 from aeroloc.preprocess import AveragedHistogramThreshold
 from aeroloc.triplets import (
     STORE_WINDOW_PX,
@@ -26,7 +23,6 @@ from aeroloc.triplets import (
     SamplerConfig,
     TripletDataset,
     build_dataset,
-    confidence_level,
     crop_window,
     dataset_hash,
     hard_cells,
@@ -192,23 +188,6 @@ def test_window_grid_negatives_are_far_and_blanks_have_no_rock(
     scores[r, c] = 1.0
     picks = hard_cells(scores, grid, pool=3)
     assert tuple(picks[0]) == (r, c) and len(picks) == 3
-
-
-def test_confidence_level_known_answer() -> None:
-    scores = np.arange(25, dtype=np.float32).reshape(5, 5) / 24.0
-    scores[0, 0] = np.nan
-    hm = Heatmap(
-        scores=scores,
-        window_px=256,
-        stride_px=64,
-        pixel_to_map=Affine.identity(),
-        crs=CRS.from_epsg(3031),
-    )
-    # Cell (2, 2) has centre (2·64 + 128) = 256 px; mean of 12, 7, 17, 11, 13 = 12 → /24.
-    level = confidence_level(hm, (256.0, 256.0))
-    below = np.count_nonzero(scores[np.isfinite(scores)] < 0.5)
-    assert level == pytest.approx(100.0 * (below + 0.5) / 24)
-    assert math.isnan(confidence_level(hm, (5000.0, 5000.0)))
 
 
 def test_build_errors(tmp_path: Path, manifest: DatasetManifest) -> None:

@@ -33,32 +33,15 @@ from typing import Any
 import numpy as np
 
 from aeroloc.errors import InvalidInputError, MissingFileError
+from aeroloc.evaluation.metrics import heatmap_truth, rank_of_truth, recall_at
 from aeroloc.files import atomic_output, write_png
-from aeroloc.heatmap.grid import Heatmap, percentile_rank
+from aeroloc.heatmap.grid import Heatmap
 from aeroloc.pipeline import heatmap_from_result, read_result
 
 RECALL_KS = (1, 5, 10)
 #: Footprint IoU from which a georeferenced photo counts as correct.
 CORRECT_IOU = 0.5
 VERIFIED_STATUSES = ("accepted", "review", "rejected")
-
-
-def true_score(scores: np.ndarray, row: int, col: int) -> float:
-    """Mean of the finite scores at ``(row, col)`` and its 4-neighbours (NaN if none)."""
-    vals = [
-        float(scores[r, c])
-        for r, c in ((row, col), (row - 1, col), (row + 1, col), (row, col - 1), (row, col + 1))
-        if 0 <= r < scores.shape[0] and 0 <= c < scores.shape[1] and np.isfinite(scores[r, c])
-    ]
-    return float(np.mean(vals)) if vals else math.nan
-
-
-def confidence_level(scores: np.ndarray, row: int, col: int) -> float:
-    """Percentile rank (0–100) of the true score among all finite window scores."""
-    t = true_score(scores, row, col)
-    if not math.isfinite(t):
-        return math.nan
-    return percentile_rank(scores, t)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,21 +267,19 @@ def evaluate_photo(
     verified result; without it they are NaN.
     """
     tx, ty = float(truth["center_x"]), float(truth["center_y"])
-    cell = heatmap.nearest_cell(tx, ty)
-    ts = true_score(heatmap.scores, *cell) if cell else math.nan
-    cl = confidence_level(heatmap.scores, *cell) if cell else math.nan
+    ts, cl = heatmap_truth(heatmap, (tx, ty))
     dists = [math.hypot(c["x"] - tx, c["y"] - ty) for c in result["candidates"]]
-    hits = [i for i, d in enumerate(dists) if d <= hit_radius_m]
-    first = hits[0] + 1 if hits else None
+    first = rank_of_truth(dists, hit_radius_m)
+    hit = recall_at(first, RECALL_KS)
     return PhotoEvaluation(
         flight_line=str(truth.get("flight_line", "")),
         photo_id=str(truth["photo_id"]),
         true_score=ts,
         confidence_level=cl,
         rank_of_truth=first,
-        recall_at_1=first is not None and first <= 1,
-        recall_at_5=first is not None and first <= 5,
-        recall_at_10=first is not None and first <= 10,
+        recall_at_1=hit[1],
+        recall_at_5=hit[5],
+        recall_at_10=hit[10],
         error_m=dists[0] if dists else math.nan,
         n_windows=heatmap.n_windows,
         **verification_metrics(result, truth, folder),

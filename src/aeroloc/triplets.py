@@ -69,9 +69,10 @@ from aeroloc.errors import (
     MissingFileError,
     OutputError,
 )
+from aeroloc.evaluation.metrics import heatmap_truth, rank_of_truth, recall_at
 from aeroloc.files import atomic_output, read_gray, require_file, write_json
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
-from aeroloc.heatmap.grid import Heatmap, box_sums, grid_shape, percentile_rank
+from aeroloc.heatmap.grid import Heatmap, box_sums, grid_shape
 from aeroloc.models.base import Embedder
 from aeroloc.prepare import prepare_pair
 from aeroloc.preprocess import AveragedHistogramThreshold, crop_frame, gray_histogram
@@ -1255,42 +1256,6 @@ def sample_heatmap(
     )
 
 
-def true_score(
-    heatmap: Heatmap, center: tuple[float, float]
-) -> tuple[float, tuple[int, int]] | None:
-    """Mean score of the cell nearest the true centre and its valid 4-neighbours.
-
-    Returns:
-        (score, (row, col)) or None when the centre is off the grid or its cells are nodata.
-    """
-    cell = heatmap.nearest_cell(*center)
-    if cell is None:
-        return None
-    r, c = cell
-    vals = []
-    for dr, dc in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)):
-        rr, cc = r + dr, c + dc
-        if 0 <= rr < heatmap.shape[0] and 0 <= cc < heatmap.shape[1]:
-            v = heatmap.scores[rr, cc]
-            if np.isfinite(v):
-                vals.append(float(v))
-    if not vals:
-        return None
-    return float(np.mean(vals)), cell
-
-
-def confidence_level(heatmap: Heatmap, center: tuple[float, float]) -> float:
-    """Seed-thesis confidence level (%): percentile rank of the true score among all windows.
-
-    The true score is the mean over the window nearest the true centre and its
-    4-neighbours (DESIGN.md). NaN when the truth is off the grid.
-    """
-    ts = true_score(heatmap, center)
-    if ts is None:
-        return float("nan")
-    return percentile_rank(heatmap.scores, ts[0])
-
-
 @dataclass(frozen=True, kw_only=True)
 class SampleScore:
     """Localisation quality of one photo's heatmap.
@@ -1320,16 +1285,16 @@ def score_heatmap(
     max_candidates: int = 20,
 ) -> SampleScore:
     """Confidence level and recall@k of a heatmap whose cells map to stored pixels."""
-    conf = confidence_level(heatmap, center)
+    _, conf = heatmap_truth(heatmap, center)
     cands = find_candidates(heatmap, max_candidates=max(max_candidates, *ks))
     s = heatmap.window_px
     dists = [math.hypot(c.x - center[0], c.y - center[1]) / s for c in cands]
-    rank = next((i + 1 for i, d in enumerate(dists) if d <= 0.5), 0)
+    rank = rank_of_truth(dists, 0.5)
     return SampleScore(
         sample_id=sample_id,
         confidence=conf,
-        rank=rank,
-        hits={k: 0 < rank <= k for k in ks},
+        rank=rank or 0,
+        hits=recall_at(rank, ks),
         error_windows=dists[0] if dists else float("nan"),
     )
 
@@ -1500,7 +1465,6 @@ __all__ = [
     "augment_photo",
     "build_dataset",
     "combine_datasets",
-    "confidence_level",
     "crop_window",
     "dataset_hash",
     "hard_cells",
@@ -1514,7 +1478,6 @@ __all__ = [
     "score_sample",
     "split_by_group",
     "triplets_command",
-    "true_score",
     "window_grid",
     "window_nodata",
 ]
