@@ -1,4 +1,4 @@
-"""Evaluation: the metrics of DESIGN.md's vocabulary, in one place.
+"""Evaluation: the metrics of docs/pipeline.md ("Evaluation"), in one place.
 
 :mod:`aeroloc.evaluation.metrics` defines the confidence level, the true
 score, the rank of the truth among candidates and recall@k; training, the

@@ -1,4 +1,4 @@
-"""The evaluation metrics, defined once (DESIGN.md, "Evaluation vocabulary").
+"""The evaluation metrics, defined once (docs/pipeline.md, "Evaluation").
 
 - **true score**: mean of the finite scores of the heatmap cell nearest the
   true centre and its 4-neighbours;
