@@ -32,13 +32,14 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 from affine import Affine
+from rasterio.crs import CRS
 from shapely.geometry import Polygon, mapping
 
 from aeroloc import __version__
@@ -46,14 +47,17 @@ from aeroloc.aoi import (
     AoI,
     AoIConfig,
     AoIRaster,
+    aoi_from_bounds,
+    aoi_polygon_to_gpkg,
     build_aoi,
     check_center_in_reference,
     crop_reference,
+    save_aoi,
 )
 from aeroloc.candidates import Candidate, find_candidates, search_box
-from aeroloc.catalog import PhotoRecord
-from aeroloc.errors import AeroLocError, ConfigError, InvalidInputError, ModelError
-from aeroloc.files import atomic_output, write_json
+from aeroloc.catalog import PhotoRecord, parse_column_map, read_catalog
+from aeroloc.errors import AeroLocError, CatalogError, ConfigError, InvalidInputError, ModelError
+from aeroloc.files import atomic_output, open_raster, write_json
 from aeroloc.georef import GeorefOutputs, PhotoTransform, affine_matrix, write_georef_outputs
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.heatmap.grid import Heatmap
@@ -151,6 +155,118 @@ def request_from_record(
         rock_mask_path=rock_mask_path,
         photo_id=record.photo_id,
     )
+
+
+def reference_crs(references: Sequence[Path]) -> CRS:
+    """The CRS of the first reference raster (the CRS every stage works in).
+
+    Raises:
+        MissingFileError, RasterReadError: the raster is missing or unreadable.
+        CRSError: it has no CRS.
+    """
+    with open_raster(references[0], what="reference raster", need_crs=True) as ds:
+        return ds.crs
+
+
+def catalog_record(
+    catalog: Path,
+    photo_id: str | None,
+    references: Sequence[Path],
+    *,
+    columns: str | None = None,
+    crs: str | None = None,
+) -> PhotoRecord:
+    """The record of ``photo_id`` in ``catalog``, its camera centre in the reference CRS.
+
+    Args:
+        catalog: CSV, GeoPackage or shapefile.
+        photo_id: the row to pick; None raises (a catalog alone names no photo).
+        references: reference rasters; the first one's CRS is the target.
+        columns: ``FIELD=COL,...`` column map (see :func:`~aeroloc.catalog.parse_column_map`).
+        crs: CRS of the catalog's x/y (default: the layer's, WGS84 for lon/lat).
+    """
+    target_crs = reference_crs(references)
+    if photo_id is None:
+        raise CatalogError("--catalog needs --photo-id to pick the photo")
+    cat = read_catalog(catalog, columns=parse_column_map(columns), crs=crs, target_crs=target_crs)
+    return cat.get(photo_id)
+
+
+def request_from_catalog(
+    catalog: Path,
+    photo_id: str | None,
+    references: Sequence[Path],
+    *,
+    columns: str | None = None,
+    catalog_crs: str | None = None,
+    azimuth_deg: float | None = None,
+    buffer_m: float,
+    photo_path: Path | None = None,
+    rock_mask_path: Path | None = None,
+) -> LocateRequest:
+    """A :class:`LocateRequest` for one catalog row (see :func:`catalog_record`).
+
+    ``azimuth_deg`` overrides the catalog's heading; ``photo_path`` its photo path.
+    """
+    record = catalog_record(catalog, photo_id, references, columns=columns, crs=catalog_crs)
+    if azimuth_deg is not None:
+        record = replace(record, azimuth_deg=azimuth_deg)
+    return request_from_record(
+        record,
+        references,
+        aoi_config=AoIConfig(buffer_m=buffer_m),
+        photo_path=photo_path,
+        rock_mask_path=rock_mask_path,
+    )
+
+
+def request_from_bounds(
+    photo_path: Path,
+    references: Sequence[Path],
+    bounds: Sequence[float],
+    *,
+    gsd_m: float,
+    azimuth_deg: float,
+    rock_mask_path: Path | None = None,
+) -> LocateRequest:
+    """A :class:`LocateRequest` without a catalog: an AoI box and the photo's GSD.
+
+    Args:
+        photo_path: the scanned photo (its stem names it in reports).
+        references: reference rasters; ``bounds`` are in the first one's CRS.
+        bounds: ``(minx, miny, maxx, maxy)`` of the search area (m).
+        gsd_m: ground size of one scan pixel (m).
+        azimuth_deg: flight heading, clockwise from grid north.
+        rock_mask_path: rock-outcrop polygons for the enhancement.
+    """
+    area = aoi_from_bounds(bounds, reference_crs(references), azimuth_deg=azimuth_deg)
+    return LocateRequest(
+        photo_path=photo_path,
+        references=tuple(references),
+        aoi=area,
+        azimuth_deg=azimuth_deg,
+        gsd_m=gsd_m,
+        rock_mask_path=rock_mask_path,
+        photo_id=photo_path.stem,
+    )
+
+
+def write_aoi(
+    record: PhotoRecord, references: Sequence[Path], out_dir: Path, *, config: AoIConfig
+) -> tuple[AoI, AoIRaster, dict[str, Path]]:
+    """Crop the references to ``record``'s AoI; write ``aoi.tif`` and ``aoi.gpkg``.
+
+    Returns:
+        The AoI, the cropped reference and the written files by label.
+    """
+    area = build_aoi(record, config)
+    check_center_in_reference(record, references)
+    raster = crop_reference(references, area)
+    paths = {
+        "aoi raster": save_aoi(raster, out_dir / "aoi.tif"),
+        "aoi polygons": aoi_polygon_to_gpkg(area, out_dir / "aoi.gpkg"),
+    }
+    return area, raster, paths
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

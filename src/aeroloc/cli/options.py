@@ -1,0 +1,151 @@
+"""Options shared by more than one command, each defined once.
+
+Help texts that differ between commands are passed in, so every command's
+``--help`` reads as before; names, types and defaults live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aeroloc.errors import ModelError
+
+Decorator = Callable[[Any], Any]
+
+PATH = click.Path(path_type=Path)
+#: Synthetic archive sizes (``aeroloc synth`` and ``aeroloc demo``).
+ARCHIVE_PRESETS = click.Choice(["tiny", "default", "large"])
+#: Heatmap engines ``locate`` and ``demo`` offer.
+ENGINES = click.Choice(["dense", "batched", "naive"])
+
+
+def _stack(*options: Decorator) -> Decorator:
+    """Apply ``options`` so that ``--help`` lists them in the order given."""
+
+    def add(f: Any) -> Any:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return add
+
+
+def out_dir_option(help: str | None = None) -> Decorator:
+    """The required ``--out`` folder (parameter ``out_dir``)."""
+    return click.option("--out", "out_dir", required=True, type=PATH, help=help)
+
+
+reference_option = click.option(
+    "--reference",
+    "references",
+    multiple=True,
+    required=True,
+    type=PATH,
+    help="Georeferenced reference raster (repeat for a mosaic; first wins).",
+)
+
+#: Options that pick one photo record from a catalog.
+catalog_options = _stack(
+    click.option(
+        "--catalog",
+        type=PATH,
+        default=None,
+        help="Photo catalog (CSV, GeoPackage or shapefile).",
+    ),
+    click.option("--photo-id", default=None, help="Photo to process (catalog row)."),
+    click.option(
+        "--columns",
+        default=None,
+        metavar="FIELD=COL,...",
+        help="Map catalog columns, e.g. photo_id=ENTITY_ID,x=LON,y=LAT.",
+    ),
+    click.option(
+        "--crs",
+        "catalog_crs",
+        default=None,
+        help="CRS of the catalog's x/y values (default: layer CRS, WGS84 for "
+        "lon/lat, else the reference CRS).",
+    ),
+)
+
+
+def photo_argument() -> Decorator:
+    """The optional PHOTO argument (default: the catalog's path)."""
+    return click.argument("photo", required=False, type=PATH)
+
+
+def buffer_option(*, default: float | None, help: str | None = None) -> Decorator:
+    """``--buffer-m``: the AoI buffer around the rough footprint (m)."""
+    return click.option(
+        "--buffer-m", type=float, default=default, show_default=default is not None, help=help
+    )
+
+
+def azimuth_option(help: str) -> Decorator:
+    """``--azimuth-deg``: the flight heading, overriding the catalog's."""
+    return click.option("--azimuth-deg", type=float, default=None, help=help)
+
+
+def rock_mask_option(help: str) -> Decorator:
+    """``--rock-mask``: rock-outcrop polygons for the reference enhancement."""
+    return click.option("--rock-mask", type=PATH, default=None, help=help)
+
+
+def seed_option(*, default: int, help: str) -> Decorator:
+    """``--seed`` of a synthetic archive."""
+    return click.option("--seed", type=int, default=default, show_default=True, help=help)
+
+
+def preset_option(help: str | None = None) -> Decorator:
+    """``--preset``: the synthetic archive's size."""
+    return click.option(
+        "--preset", type=ARCHIVE_PRESETS, default="default", show_default=True, help=help
+    )
+
+
+def search_options(*, max_verify: int, per_photo: str) -> Decorator:
+    """The model, engine and verification options ``locate`` and ``demo`` share."""
+    return _stack(
+        click.option(
+            "--model",
+            "model_spec",
+            default=None,
+            help="Model name or checkpoint file (default: the shipped effnet-lite0-siamese).",
+        ),
+        click.option(
+            "--engine", type=ENGINES, default="dense", show_default=True, help="Heatmap engine."
+        ),
+        click.option(
+            "--verify/--no-verify",
+            default=True,
+            show_default=True,
+            help=f"Verify candidates by image matching and georeference {per_photo}.",
+        ),
+        click.option(
+            "--matcher",
+            default=None,
+            help="Matcher for verification: effnet-dense (default; CNN feature "
+            "correlation, robust to a changed sun), sift, orb, akaze, "
+            "xfeat-lighterglue, disk-lightglue, aliked-lightglue.",
+        ),
+        click.option(
+            "--max-candidates",
+            "max_verify",
+            type=int,
+            default=max_verify,
+            show_default=True,
+            help="Verify at most this many candidates, best first (stops at the first accepted).",
+        ),
+    )
+
+
+def check_matcher(name: str) -> None:
+    """Fail on an unknown ``--matcher`` before any work is done."""
+    from aeroloc.verify import list_matchers  # the matchers import torch: only when given
+
+    if name.strip().lower() not in list_matchers():
+        raise ModelError(f"unknown matcher {name!r}: choose one of {', '.join(list_matchers())}")

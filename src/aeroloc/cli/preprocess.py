@@ -1,0 +1,88 @@
+"""``aeroloc preprocess``: a photo and its AoI prepared, with a before/after preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aeroloc.cli.options import (
+    PATH,
+    azimuth_option,
+    buffer_option,
+    catalog_options,
+    out_dir_option,
+    photo_argument,
+    reference_option,
+    rock_mask_option,
+)
+from aeroloc.cli.output import report
+
+
+@click.command()
+@photo_argument()
+@reference_option
+@catalog_options
+@azimuth_option("Flight heading (clockwise from grid north); default: the catalog's.")
+@buffer_option(default=10_000.0)
+@rock_mask_option("Rock-outcrop polygons (e.g. ADD) to lift shadows and darken rock.")
+@click.option(
+    "--binarize/--no-binarize",
+    default=False,
+    show_default=True,
+    help="Also write a binary photo (averaged-histogram threshold).",
+)
+@click.option(
+    "--threshold",
+    "threshold_path",
+    type=PATH,
+    default=None,
+    help="Averaged-histogram threshold JSON to reuse (implies --binarize).",
+)
+@out_dir_option()
+def preprocess(
+    photo: Path | None,
+    references: tuple[Path, ...],
+    catalog: Path | None,
+    photo_id: str | None,
+    columns: str | None,
+    catalog_crs: str | None,
+    azimuth_deg: float | None,
+    buffer_m: float,
+    rock_mask: Path | None,
+    binarize: bool,
+    threshold_path: Path | None,
+    out_dir: Path,
+) -> None:
+    """Preprocess a scanned photo and its AoI; write rasters and a before/after PNG.
+
+    Crops the fiducial frame, optionally binarises the photo, enhances the
+    reference (gray, rock mask), rotates the AoI to the heading and
+    histogram-matches the photo to it. PHOTO defaults to the catalog's path.
+    """
+    from aeroloc.aoi import AoIConfig, build_aoi, check_center_in_reference, crop_reference
+    from aeroloc.errors import CatalogError, InvalidInputError
+    from aeroloc.pipeline import catalog_record
+    from aeroloc.preprocess import run_preprocess
+
+    if catalog is None:
+        raise CatalogError("preprocess needs --catalog and --photo-id to place the AoI")
+    record = catalog_record(catalog, photo_id, references, columns=columns, crs=catalog_crs)
+    photo_path = photo or record.path
+    if photo_path is None:
+        raise CatalogError(f"photo {record.photo_id} has no path in the catalog: give PHOTO")
+    azimuth = azimuth_deg if azimuth_deg is not None else record.azimuth_deg
+    if azimuth is None:
+        raise InvalidInputError("no heading: give --azimuth-deg or an azimuth_deg column")
+    check_center_in_reference(record, references)
+    raster = crop_reference(references, build_aoi(record, AoIConfig(buffer_m=buffer_m)))
+    outputs = run_preprocess(
+        photo_path=photo_path,
+        aoi=raster,
+        azimuth_deg=azimuth,
+        out_dir=out_dir,
+        rock_mask_path=rock_mask,
+        threshold_path=threshold_path,
+        binarize=binarize,
+    )
+    report(f"preprocessed photo {record.photo_id}:", outputs.paths())
