@@ -554,11 +554,11 @@ def locate(
     from aeroloc.heatmap.engines import HeatmapConfig
     from aeroloc.pipeline import (
         LocateRequest,
-        VerifyConfig,
         load_model,
         locate_photo,
         request_from_record,
     )
+    from aeroloc.verify.walk import VerifyConfig
 
     verify_config = (
         VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp) if verify else None
