@@ -15,18 +15,14 @@ from aeroloc.georef import read_gcp_geotiff, read_points
 from aeroloc.heatmap.engines import HeatmapConfig
 from aeroloc.pipeline import locate_photo, prepare_request
 from aeroloc.verify.walk import VerifyConfig
-from verify_helpers import OracleMatcher, request_for
+from verify_helpers import OracleMatcher, request_for, tiny_archive
 
 REF_PX_M = 10.0
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Path:
-    from aeroloc.synth import make_archive
-
-    out = tmp_path_factory.mktemp("tiny")
-    make_archive(out, seed=7, preset="tiny")
-    return out
+    return tiny_archive(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 from affine import Affine
 
 from aeroloc.aoi import AoIConfig
@@ -18,9 +19,17 @@ from aeroloc.catalog import read_catalog
 from aeroloc.heatmap.grid import Heatmap, grid_shape
 from aeroloc.pipeline import LocateRequest, request_from_record
 from aeroloc.prepare import PreparedPair
+from aeroloc.synth import make_archive
 from aeroloc.verify import Matches
 from aeroloc.verify.matching import MODEL_KINDS
 from aeroloc.verify.walk import photo_scan_to_matched
+
+
+def tiny_archive(tmp_path_factory: pytest.TempPathFactory, seed: int = 7) -> Path:
+    """A tiny synthetic archive of ``seed`` in a fresh temporary folder."""
+    out = tmp_path_factory.mktemp(f"tiny{seed}")
+    make_archive(out, seed=seed, preset="tiny")
+    return out
 
 
 def request_for(archive: Path, photo_id: str, buffer_m: float = 1500.0) -> LocateRequest:

@@ -18,18 +18,14 @@ from aeroloc.prepare import PreparedPair
 from aeroloc.verify import AcceptanceRules, Matches
 from aeroloc.verify.matching import MODEL_KINDS
 from aeroloc.verify.walk import VerifyConfig, verify_candidates
-from verify_helpers import OracleMatcher, heatmap_and_candidate, request_for
+from verify_helpers import OracleMatcher, heatmap_and_candidate, request_for, tiny_archive
 
 REF_PX_M = 10.0
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Path:
-    from aeroloc.synth import make_archive
-
-    out = tmp_path_factory.mktemp("tiny")
-    make_archive(out, seed=7, preset="tiny")
-    return out
+    return tiny_archive(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from aeroloc.verify.matching.base import (
     MODEL_KINDS,
@@ -121,8 +122,6 @@ class LightGlueMatcher:
 
     def match(self, a: np.ndarray, b: np.ndarray) -> Matches:
         """Match image a ``[Ha x Wa]`` against image b ``[Hb x Wb]``; NaN is nodata."""
-        import torch
-
         with torch.inference_mode():
             pair = _feature_pair(a, b, self._extract, self.cache)
             if pair is None or min(f["keypoints"].shape[1] for f in pair[:2]) < 2:
@@ -132,8 +131,6 @@ class LightGlueMatcher:
         return _matches(self.name, out, fa["keypoints"][0], fb["keypoints"][0])
 
     def _extract(self, gray: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-        import torch
-
         image = torch.from_numpy(gray).float().div(255.0)[None, None].repeat(1, 3, 1, 1)
         # The extractors resize the long side to 1024 px by default; upsampling
         # smaller images only costs time.
@@ -161,8 +158,6 @@ class XFeatLighterGlueMatcher:
 
     def match(self, a: np.ndarray, b: np.ndarray) -> Matches:
         """Match image a ``[Ha x Wa]`` against image b ``[Hb x Wb]``; NaN is nodata."""
-        import torch
-
         with torch.inference_mode():
             pair = _feature_pair(a, b, self._extract, self.cache)
             if pair is None or min(len(f["keypoints"]) for f in pair[:2]) < 2:
@@ -180,8 +175,6 @@ class XFeatLighterGlueMatcher:
         return _matches(self.name, out, fa["keypoints"], fb["keypoints"])
 
     def _extract(self, gray: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-        import torch
-
         image = torch.from_numpy(gray).float().div(255.0)[None, None]
         feats = self.xfeat.detectAndCompute(image, top_k=MAX_KEYPOINTS)[0]
         keep = torch.from_numpy(_keep_valid(feats["keypoints"].cpu().numpy(), mask))
