@@ -51,12 +51,11 @@ from aeroloc.catalog import read_catalog
 from aeroloc.evaluate import CORRECT_IOU, footprint_iou
 from aeroloc.heatmap.engines import HeatmapConfig
 from aeroloc.pipeline import (
-    VerifyConfig,
     load_model,
     prepare_request,
     request_from_record,
-    verify_candidates,
 )
+from aeroloc.verify.walk import VerifyConfig, verify_candidates
 
 DEFAULT_FEATURES = (
     "log_n_inliers",

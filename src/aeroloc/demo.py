@@ -32,7 +32,8 @@ from aeroloc.evaluate import (
 )
 from aeroloc.files import atomic_output
 from aeroloc.heatmap.engines import HeatmapConfig
-from aeroloc.pipeline import VerifyConfig, load_model, locate_photo, request_from_record
+from aeroloc.pipeline import load_model, locate_photo, request_from_record
+from aeroloc.verify.walk import VerifyConfig
 
 DEMO_SEED = 100
 

@@ -103,12 +103,12 @@ def locate(
     """
     from aeroloc.heatmap.engines import HeatmapConfig
     from aeroloc.pipeline import (
-        VerifyConfig,
         load_model,
         locate_photo,
         request_from_bounds,
         request_from_catalog,
     )
+    from aeroloc.verify.walk import VerifyConfig
 
     verify_config = (
         VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp) if verify else None

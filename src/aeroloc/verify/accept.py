@@ -36,6 +36,8 @@ from aeroloc.files import require_file, write_json
 from aeroloc.verify.fit import FitResult
 
 Status = Literal["accepted", "review", "rejected"]
+#: Statuses from worst to best: a higher rank is a better outcome.
+STATUS_ORDER: dict[str, int] = {"rejected": 0, "review": 1, "accepted": 2}
 
 #: Features :func:`assess` computes, in the order they appear in ``Assessment.features``.
 FEATURE_NAMES = (

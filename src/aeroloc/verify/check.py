@@ -22,13 +22,18 @@ import cv2
 import numpy as np
 
 from aeroloc.errors import InvalidInputError
-from aeroloc.verify.accept import AcceptanceRules, Assessment, Calibration, assess
-from aeroloc.verify.fit import MODEL_KINDS, FitResult, fit_transform, project
-from aeroloc.verify.matchers import Matcher, check_gray
+from aeroloc.verify.accept import (
+    STATUS_ORDER,
+    AcceptanceRules,
+    Assessment,
+    Calibration,
+    assess,
+)
+from aeroloc.verify.fit import FitResult, fit_transform, project
+from aeroloc.verify.matching.base import Matcher, check_gray
 
 #: Resample the photo when the expected scale differs from 1 by more than this factor.
 RESAMPLE_ABOVE = 1.5
-_STATUS_RANK = {"rejected": 0, "review": 1, "accepted": 2}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +91,7 @@ class _Try:
     def rank(self) -> tuple[int, int, float]:
         # A plausible fit beats a rejected one with more inliers (e.g. absurd scale).
         rmse = self.fit.rmse_px if self.fit.ok else math.inf
-        return (_STATUS_RANK[self.verdict.status], self.fit.n_inliers, -rmse)
+        return (STATUS_ORDER[self.verdict.status], self.fit.n_inliers, -rmse)
 
 
 def rotation_matrix(angle_deg: float, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
@@ -217,7 +222,7 @@ def verify_candidate(
 
     # A matcher may limit the models (effnet-dense measures its ties in a
     # frame already warped by a similarity: a homography would fit its noise).
-    kinds = tuple(getattr(matcher, "fit_kinds", MODEL_KINDS))
+    kinds = tuple(matcher.fit_kinds)
     tries: list[_Try] = []
     for angle in angles:
         rotated, to_rotated = rotate_image(scaled, angle)
@@ -287,5 +292,5 @@ def verify_candidate(
         rotations_tried=tuple(t.angle for t in tries),
         inliers_photo=inliers_photo,
         inliers_target=best.xy_b if fit.ok else np.zeros((0, 2)),
-        matcher=getattr(matcher, "name", type(matcher).__name__),
+        matcher=matcher.name,
     )

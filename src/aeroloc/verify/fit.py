@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from aeroloc.errors import InvalidInputError
-from aeroloc.verify.matchers import Matches
+from aeroloc.verify.matching.base import MODEL_KINDS, Matches
 
 Kind = Literal["similarity", "affine", "homography", "none"]
 MIN_MATCHES = 4
@@ -205,9 +205,6 @@ def _richer_wins(rich: _Candidate, simple: _Candidate, threshold_px: float) -> b
     extra = _DOF[rich.kind] - _DOF[simple.kind]
     noise_gain = float(chi2.ppf(_NOISE_QUANTILE, extra)) * rich.rmse**2 / threshold_px**2
     return simple.cost - rich.cost > max(_MIN_COST_GAIN, noise_gain)
-
-
-MODEL_KINDS: tuple[Kind, ...] = ("similarity", "affine", "homography")
 
 
 def fit_transform(

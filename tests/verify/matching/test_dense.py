@@ -13,7 +13,7 @@ from aeroloc.errors import InvalidInputError
 from aeroloc.models import get_model
 from aeroloc.models.effnet import stage_stride
 from aeroloc.verify import fit_transform, get_matcher, list_matchers, verify_candidate
-from aeroloc.verify.dense import DenseMatcher
+from aeroloc.verify.matching.dense import DenseMatcher
 
 
 def _terrain(size: int, seed: int) -> np.ndarray:

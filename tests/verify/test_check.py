@@ -17,7 +17,7 @@ from aeroloc.verify import (
     rotation_matrix,
     verify_candidate,
 )
-from aeroloc.verify.matchers import to_uint8
+from aeroloc.verify.matching import MODEL_KINDS, to_uint8
 
 
 class UprightSift:
@@ -27,6 +27,7 @@ class UprightSift:
     """
 
     name = "upright-sift"
+    fit_kinds = MODEL_KINDS
 
     def match(self, a: np.ndarray, b: np.ndarray) -> Matches:
         sift = cv2.SIFT_create(nfeatures=2000, enable_precise_upscale=True)  # type: ignore[attr-defined]
@@ -182,3 +183,30 @@ def test_quarter_rotation_is_recovered_by_a_learned_matcher() -> None:
     np.testing.assert_allclose(
         project(check.photo_to_target, corners(a.shape)), project(truth, corners(a.shape)), atol=1.5
     )
+
+
+class FixedMatcher:
+    """The same correspondences whatever the images, limited to the models it declares."""
+
+    name = "fixed"
+
+    def __init__(self, xy_a: np.ndarray, xy_b: np.ndarray, fit_kinds: tuple[str, ...]) -> None:
+        self.xy_a, self.xy_b, self.fit_kinds = xy_a, xy_b, fit_kinds
+
+    def match(self, a: np.ndarray, b: np.ndarray) -> Matches:
+        return Matches(xy_a=self.xy_a, xy_b=self.xy_b, scores=np.ones(len(self.xy_a)), matcher="x")
+
+
+@pytest.mark.parametrize(
+    ("fit_kinds", "kind"), [(MODEL_KINDS, "homography"), (("similarity", "affine"), "affine")]
+)
+def test_the_fit_tries_only_the_models_the_matcher_declares(fit_kinds, kind) -> None:
+    u, v = np.meshgrid(np.linspace(10, 180, 8), np.linspace(10, 240, 8))
+    xy_a = np.column_stack([u.ravel(), v.ravel()])
+    h_true = np.array([[0.9, 0.1, 20.0], [-0.08, 0.95, 10.0], [4e-4, 2e-4, 1.0]])
+    matcher = FixedMatcher(xy_a, project(h_true, xy_a), fit_kinds)
+    check = verify_candidate(
+        photo(), photo(), matcher=matcher, expected_scale=None, rotations_deg=(0,)
+    )
+    assert check.fit.kind == kind
+    assert check.matcher == "fixed"

