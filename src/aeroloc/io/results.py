@@ -28,7 +28,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,19 @@ def _geojson(geometry: Any) -> dict[str, Any]:
     """GeoJSON of a shapely geometry with lists, not tuples (equal to what is read back)."""
     out: dict[str, Any] = json.loads(json.dumps(mapping(geometry)))
     return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (tuple, list)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, Mapping):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def _to_json(record: Any) -> dict[str, Any]:
+    """A record's fields in order, tuples as lists and mappings as dicts."""
+    return {f.name: _jsonable(getattr(record, f.name)) for f in fields(record)}
 
 
 def _opt(data: Mapping[str, Any], key: str, kind: Any) -> Any:
@@ -133,17 +146,7 @@ class CandidateRecord:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "score": self.score,
-            "percentile": self.percentile,
-            "x": self.x,
-            "y": self.y,
-            "grid_row": self.grid_row,
-            "grid_col": self.grid_col,
-            "scale": self.scale,
-            "azimuth_deg": self.azimuth_deg,
-        }
+        return _to_json(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,22 +207,7 @@ class TriedRecord:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "status": self.status,
-            "reasons": list(self.reasons),
-            "p_correct": self.p_correct,
-            "kind": self.kind,
-            "n_matches": self.n_matches,
-            "n_inliers": self.n_inliers,
-            "inlier_ratio": self.inlier_ratio,
-            "rmse_px": self.rmse_px,
-            "rotation_deg": self.rotation_deg,
-            "box_px": list(self.box_px),
-            "seconds": self.seconds,
-            "features": dict(self.features),
-            "footprint": None if self.footprint is None else dict(self.footprint),
-        }
+        return _to_json(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -316,34 +304,7 @@ class BestRecord:
         return replace(rec, x=x, y=y)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "x": self.x,
-            "y": self.y,
-            "window_x": self.window_x,
-            "window_y": self.window_y,
-            "rank": self.rank,
-            "score": self.score,
-            "percentile": self.percentile,
-            "grid_row": self.grid_row,
-            "grid_col": self.grid_col,
-            "scale": self.scale,
-            "azimuth_deg": self.azimuth_deg,
-            "footprint": None if self.footprint is None else dict(self.footprint),
-            "matcher": self.matcher,
-            "reasons": list(self.reasons),
-            "p_correct": self.p_correct,
-            "kind": self.kind,
-            "n_matches": self.n_matches,
-            "n_inliers": self.n_inliers,
-            "inlier_ratio": self.inlier_ratio,
-            "rmse_px": self.rmse_px,
-            "rotation_deg": self.rotation_deg,
-            "transform": None if self.transform is None else dict(self.transform),
-            "files": dict(self.files),
-            "gcp_source": self.gcp_source,
-            "n_gcps": self.n_gcps,
-        }
+        return _to_json(self)
 
 
 def _centre(footprint: Mapping[str, Any]) -> tuple[float, float]:
@@ -398,15 +359,7 @@ class InputsRecord:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "references": list(self.references),
-            "rock_mask": self.rock_mask,
-            "crs": self.crs,
-            "aoi_bounds": list(self.aoi_bounds),
-            "azimuth_deg": self.azimuth_deg,
-            "ground_size_m": self.ground_size_m,
-            "frame_box_px": list(self.frame_box_px),
-        }
+        return _to_json(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -540,6 +493,20 @@ class LocateRecord:
 # --------------------------------------------------------------------------- building
 
 
+#: Fields of a tried candidate's fit that ``best`` repeats for the chosen one.
+_FIT_FIELDS = (
+    "status",
+    "reasons",
+    "p_correct",
+    "kind",
+    "n_matches",
+    "n_inliers",
+    "inlier_ratio",
+    "rmse_px",
+    "rotation_deg",
+)
+
+
 def _best_unverified(top: Candidate) -> BestRecord:
     c = CandidateRecord.from_candidate(top)
     return BestRecord(
@@ -579,21 +546,14 @@ def _best_verified(
     footprint = None if chosen.footprint is None else _geojson(chosen.footprint)
     window = _best_unverified(chosen.candidate)
     x, y = (window.x, window.y) if footprint is None else _centre(footprint)
+    fit = TriedRecord.from_tried(chosen)
     return replace(
         window,
-        status=chosen.status,
         x=x,
         y=y,
         footprint=footprint,
         matcher=verification.matcher,
-        reasons=tuple(chosen.reasons),
-        p_correct=_finite_or_none(chosen.p_correct, 4),
-        kind=chosen.kind,
-        n_matches=chosen.n_matches,
-        n_inliers=chosen.n_inliers,
-        inlier_ratio=round(chosen.inlier_ratio, 4),
-        rmse_px=_finite_or_none(chosen.rmse_px, 4),
-        rotation_deg=chosen.rotation_deg,
+        **{name: getattr(fit, name) for name in _FIT_FIELDS},
         transform=None if chosen.transform is None else chosen.transform.to_json(),
         files={} if georef is None else georef.files(),
         gcp_source=None if georef is None else georef.gcp_source,
