@@ -50,7 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_matcher(args: argparse.Namespace, matcher: str, net: Any, label: str) -> dict[str, Any]:
     """Locate and verify every photo with ``matcher``; evaluate; return the summary."""
-    from aeroloc.batch.loop import LocateSettings, archive_jobs, locate_job, run_jobs
+    from aeroloc.batch.loop import (
+        LocateSettings,
+        PhotoOutcome,
+        archive_jobs,
+        locate_job,
+        run_jobs,
+    )
     from aeroloc.evaluation.evaluate import evaluate, verification_summary
     from aeroloc.heatmap.engines import HeatmapConfig
     from aeroloc.io.archive import is_archive, read_archive
@@ -69,12 +75,13 @@ def run_matcher(args: argparse.Namespace, matcher: str, net: Any, label: str) ->
     seconds: list[float] = []
     summaries = []
 
-    def report(outcome: Any) -> None:
-        res = read_result(outcome.job.out_dir)
+    def report(outcome: PhotoOutcome[Any]) -> None:
+        job = outcome.job
+        res = read_result(job.out_dir)
         seconds.append(res.timings_s["total"])
         windows = None if res.verification is None else res.verification.windows_tried
         print(
-            f"  {matcher} {outcome.job.archive_id} {outcome.job.photo_id}: {res.status} after "
+            f"  {matcher} {job.archive_root.name} {job.photo_id}: {res.status} after "
             f"{windows} window(s), {res.timings_s['total']:.1f} s",
             flush=True,
         )

@@ -167,7 +167,7 @@ def examples_of_photo(
         iou = footprint_iou(t.footprint, true_fp) if t.footprint is not None else 0.0
         rows.append(
             {
-                "archive": job.archive_id,
+                "archive": job.archive_root.name,
                 "photo_id": job.photo_id,
                 "rank": t.candidate.rank,
                 "true_window": cell is not None and t.candidate.rank == len(candidates),
@@ -226,7 +226,7 @@ def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
         got = outcome.value or []
         rows.extend(got)
         print(
-            f"{outcome.job.archive_id} {outcome.job.photo_id}: {len(got)} fits, "
+            f"{outcome.job.archive_root.name} {outcome.job.photo_id}: {len(got)} fits, "
             f"{sum(r['correct'] for r in got)} correct, "
             f"{sum(r['status'] == 'accepted' for r in got)} accepted "
             f"({outcome.seconds:.0f} s)",

@@ -55,6 +55,7 @@ def test_jobs_follow_the_catalog_with_their_truth_and_folders(tmp_path):
     assert [j.out_dir for j in jobs] == [tmp_path / "results" / p for p in "abc"]
     assert jobs[1].truth is not None and jobs[1].truth.center_y == 2.0 and jobs[0].truth is None
     assert jobs[0].references == (tmp_path / "reference.tif",) and jobs[0].archive_id == "tiny-5"
+    assert jobs[0].archive_root == tmp_path
     assert all(j.out_dir is None for j in archive_jobs(archive(tmp_path)))
 
 

@@ -45,6 +45,7 @@ class PhotoJob:
     Attributes:
         index: 1-based position in the batch.
         total: number of jobs in the batch.
+        archive_root: the archive folder.
         record: the photo's catalog record.
         references: reference rasters (mosaic, first wins).
         rock_mask: rock-outcrop polygons, or None.
@@ -56,6 +57,7 @@ class PhotoJob:
 
     index: int
     total: int
+    archive_root: Path
     record: PhotoRecord
     references: tuple[Path, ...]
     rock_mask: Path | None = None
@@ -105,6 +107,7 @@ def archive_jobs(
         PhotoJob(
             index=i,
             total=len(records),
+            archive_root=archive.root,
             record=rec,
             references=(archive.reference,),
             rock_mask=archive.rock_mask,
