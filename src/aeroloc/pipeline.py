@@ -172,7 +172,7 @@ class LocateResult:
     georef: GeorefOutputs | None = None
 
     def paths(self) -> dict[str, Path]:
-        names = (RESULT_FILE, "heatmap.tif", "heatmap.png", CANDIDATES_FILE, CELLS_FILE)
+        names = (RESULT_FILE, "heatmap.tif", "heatmap.png", "candidates.gpkg", CELLS_FILE)
         out = {n: self.out_dir / n for n in names}
         if self.georef is not None:
             out.update({p.name: p for p in self.georef.paths.values()})
