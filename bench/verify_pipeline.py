@@ -4,7 +4,7 @@ For each matcher, every photo of synthetic archives with held-out seeds
 (500–599 by default; the tests use 0–99, the demo 100–199, calibration
 600–699, training ≥ 1000) goes through ``locate`` exactly as the CLI runs it
 (AoI, heatmap with the default model, candidates, verification best-first),
-then ``aeroloc.evaluate`` scores the result folders against the truth.
+then ``aeroloc.evaluation.evaluate`` scores the result folders against the truth.
 
 Reported per matcher: photos accepted and correct (footprint IoU ≥ 0.5), false
 accepts (accepted, IoU < 0.5), median centre error of accepted footprints,
@@ -21,10 +21,9 @@ skipped on a rerun.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,59 +50,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_matcher(args: argparse.Namespace, matcher: str, net: Any, label: str) -> dict[str, Any]:
     """Locate and verify every photo with ``matcher``; evaluate; return the summary."""
-    from shapely.geometry import Polygon
-
-    from aeroloc.aoi import AoIConfig
-    from aeroloc.catalog import read_catalog
-    from aeroloc.evaluate import evaluate
+    from aeroloc.batch.loop import (
+        LocateSettings,
+        PhotoOutcome,
+        archive_jobs,
+        locate_job,
+        run_jobs,
+    )
+    from aeroloc.evaluation.evaluate import evaluate, verification_summary
     from aeroloc.heatmap.engines import HeatmapConfig
-    from aeroloc.pipeline import VerifyConfig, locate_photo, read_result, request_from_record
+    from aeroloc.io.archive import is_archive, read_archive
+    from aeroloc.io.results import read_result
     from aeroloc.synth import make_archive
+    from aeroloc.verify.walk import VerifyConfig
 
-    buffer_m = args.buffer_m or (1500.0 if args.preset == "tiny" else 5000.0)
+    settings = LocateSettings(
+        model=net,
+        model_label=label,
+        buffer_m=args.buffer_m or (1500.0 if args.preset == "tiny" else 5000.0),
+        heatmap_config=HeatmapConfig(engine=args.engine),
+        verify=VerifyConfig(matcher=matcher, max_candidates=args.max_candidates),
+        ignore_warnings=True,
+    )
     seconds: list[float] = []
     summaries = []
+
+    def report(outcome: PhotoOutcome[Any]) -> None:
+        job = outcome.job
+        res = read_result(job.out_dir)
+        seconds.append(res.timings_s["total"])
+        windows = None if res.verification is None else res.verification.windows_tried
+        print(
+            f"  {matcher} {job.archive_root.name} {job.photo_id}: {res.status} after "
+            f"{windows} window(s), {res.timings_s['total']:.1f} s",
+            flush=True,
+        )
+
     for seed in range(args.first_seed, args.first_seed + args.archives):
-        archive = args.work / f"{args.preset}-{seed}"
-        if not (archive / "truth.json").is_file():
-            make_archive(archive, seed=seed, preset=args.preset)
-        truth = {
-            p["photo_id"]: p for p in json.loads((archive / "truth.json").read_text())["photos"]
-        }
-        folders = []
-        for record in read_catalog(archive / "catalog.gpkg"):
-            folder = args.work / "results" / matcher / archive.name / record.photo_id
-            folders.append(folder)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                request = request_from_record(
-                    record,
-                    [archive / "reference.tif"],
-                    aoi_config=AoIConfig(buffer_m=buffer_m),
-                    rock_mask_path=archive / "rock_outcrop.gpkg",
-                )
-                locate_photo(
-                    request,
-                    folder,
-                    model=net,
-                    model_label=label,
-                    heatmap_config=HeatmapConfig(engine=args.engine),
-                    truth_footprint=Polygon(truth[record.photo_id]["footprint"]),
-                    overwrite=False,
-                    verify=VerifyConfig(matcher=matcher, max_candidates=args.max_candidates),
-                )
-            res = read_result(folder)
-            seconds.append(float(res["timings_s"]["total"]))
-            print(
-                f"  {matcher} {archive.name} {record.photo_id}: {res['best']['status']} after "
-                f"{res.get('windows_tried')} window(s), {res['timings_s']['total']:.1f} s",
-                flush=True,
-            )
-        evaluation, _ = evaluate(archive / "truth.json", folders)
+        root = args.work / f"{args.preset}-{seed}"
+        if not is_archive(root):
+            make_archive(root, seed=seed, preset=args.preset)
+        archive = read_archive(root)
+        jobs = archive_jobs(archive, args.work / "results" / matcher / root.name)
+        run_jobs(jobs, functools.partial(locate_job, settings=settings), progress=report)
+        evaluation, _ = evaluate(archive.truth_path, [j.out_dir for j in jobs])
         summaries.append(evaluation)
     rows = [r for ev in summaries for r in ev.rows]
-    from aeroloc.evaluate import verification_summary
-
     s = verification_summary(rows)
     return {
         "matcher": matcher,

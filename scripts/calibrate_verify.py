@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
+import functools
 import math
 import sys
 import time
@@ -46,10 +46,12 @@ import numpy as np
 from shapely.geometry import Polygon
 
 from aeroloc.aoi import AoIConfig
+from aeroloc.batch.loop import PhotoJob, PhotoOutcome, archive_jobs, run_jobs
 from aeroloc.candidates import Candidate
-from aeroloc.catalog import read_catalog
-from aeroloc.evaluate import CORRECT_IOU, footprint_iou
+from aeroloc.errors import InvalidInputError
+from aeroloc.evaluation.evaluate import CORRECT_IOU, footprint_iou
 from aeroloc.heatmap.engines import HeatmapConfig
+from aeroloc.io.archive import Archive, is_archive, read_archive
 from aeroloc.pipeline import (
     load_model,
     prepare_request,
@@ -98,34 +100,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def archive(work: Path, seed: int, preset: str) -> Path:
+def archive(work: Path, seed: int, preset: str) -> Archive:
     from aeroloc.synth import make_archive
 
     out = work / f"{preset}-{seed}"
-    if not (out / "truth.json").is_file():
+    if not is_archive(out):
         make_archive(out, seed=seed, preset=preset)
-    return out
+    return read_archive(out)
 
 
 def examples_of_photo(
-    folder: Path,
-    record: Any,
-    truth: dict[str, Any],
-    *,
-    net: Any,
-    label: str,
-    args: argparse.Namespace,
+    job: PhotoJob, *, net: Any, label: str, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     """Verify the top candidates and the true window of one photo; one row per fit."""
     from aeroloc.candidates import find_candidates
     from aeroloc.heatmap.engines import compute_heatmap
 
+    truth = job.truth
+    if truth is None or truth.footprint is None:
+        raise InvalidInputError(f"photo {job.photo_id} has no true footprint in the archive")
     buffer_m = args.buffer_m or (1500.0 if args.preset == "tiny" else 5000.0)
     request = request_from_record(
-        record,
-        [folder / "reference.tif"],
+        job.record,
+        job.references,
         aoi_config=AoIConfig(buffer_m=buffer_m),
-        rock_mask_path=folder / "rock_outcrop.gpkg",
+        rock_mask_path=job.rock_mask,
     )
     _, pair = prepare_request(request)
     heatmap = compute_heatmap(
@@ -139,7 +138,7 @@ def examples_of_photo(
         model_label=label,
     )
     candidates = list(find_candidates(heatmap, max_candidates=args.candidates))
-    cell = heatmap.nearest_cell(truth["center_x"], truth["center_y"])
+    cell = heatmap.nearest_cell(truth.center_x, truth.center_y)
     if cell is not None:
         x, y = heatmap.center_map(*cell)
         candidates.append(
@@ -161,14 +160,14 @@ def examples_of_photo(
         retry_rotations_deg=(),
     )
     ver = verify_candidates(pair, heatmap, candidates, config)
-    true_fp = Polygon(truth["footprint"])
+    true_fp = Polygon(truth.footprint)
     rows = []
     for t in ver.tried:
         iou = footprint_iou(t.footprint, true_fp) if t.footprint is not None else 0.0
         rows.append(
             {
-                "archive": folder.name,
-                "photo_id": record.photo_id,
+                "archive": job.archive_root.name,
+                "photo_id": job.photo_id,
                 "rank": t.candidate.rank,
                 "true_window": cell is not None and t.candidate.rank == len(candidates),
                 "status": t.status,
@@ -211,30 +210,31 @@ JUNK_FIT = {
 }
 
 
+def _quiet_examples(job: PhotoJob, **kw: Any) -> list[dict[str, Any]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return examples_of_photo(job, **kw)
+
+
 def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Match every photo of the archives; one row per fit (see the module docstring)."""
     net, label = load_model(args.model)
     rows: list[dict[str, Any]] = []
+
+    def report(outcome: PhotoOutcome[list[dict[str, Any]]]) -> None:
+        got = outcome.value or []
+        rows.extend(got)
+        print(
+            f"{outcome.job.archive_root.name} {outcome.job.photo_id}: {len(got)} fits, "
+            f"{sum(r['correct'] for r in got)} correct, "
+            f"{sum(r['status'] == 'accepted' for r in got)} accepted "
+            f"({outcome.seconds:.0f} s)",
+            flush=True,
+        )
+
+    fn = functools.partial(_quiet_examples, net=net, label=label, args=args)
     for seed in range(args.first_seed, args.first_seed + args.archives):
-        folder = archive(args.work, seed, args.preset)
-        truth = {
-            p["photo_id"]: p for p in json.loads((folder / "truth.json").read_text())["photos"]
-        }
-        for record in read_catalog(folder / "catalog.gpkg"):
-            t = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                got = examples_of_photo(
-                    folder, record, truth[record.photo_id], net=net, label=label, args=args
-                )
-            rows.extend(got)
-            print(
-                f"{folder.name} {record.photo_id}: {len(got)} fits, "
-                f"{sum(r['correct'] for r in got)} correct, "
-                f"{sum(r['status'] == 'accepted' for r in got)} accepted "
-                f"({time.perf_counter() - t:.0f} s)",
-                flush=True,
-            )
+        run_jobs(archive_jobs(archive(args.work, seed, args.preset)), fn, progress=report)
     table = args.work / "examples.csv"
     with table.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from aeroloc.demo import write_report
-from aeroloc.evaluate import Evaluation, PhotoEvaluation
+from aeroloc.evaluation.evaluate import Evaluation, PhotoEvaluation
 
 
 def row(pid: str, **kw) -> PhotoEvaluation:

@@ -13,6 +13,7 @@ from shapely.geometry import Polygon, shape
 from aeroloc.candidates import search_box
 from aeroloc.georef import read_gcp_geotiff, read_points
 from aeroloc.heatmap.engines import HeatmapConfig
+from aeroloc.io.results import SCHEMA_VERSION, BestRecord, read_result
 from aeroloc.pipeline import locate_photo, prepare_request
 from aeroloc.verify.walk import VerifyConfig
 from verify_helpers import OracleMatcher, request_for, tiny_archive
@@ -72,6 +73,13 @@ def test_locate_writes_georef_outputs_last_result_json(archive, truth, model, tm
     assert data["search_reduction"] == pytest.approx(1 - 1 / data["n_valid_windows"], abs=1e-6)
     fp = shape(best["footprint"])
     assert fp.centroid.distance(Polygon(truth[pid]["footprint"]).centroid) < 2 * REF_PX_M
+    # schema 2: best.x/y is the located photo centre, the window centre has its own name
+    assert data["schema_version"] == SCHEMA_VERSION == 2
+    assert (best["x"], best["y"]) == pytest.approx((fp.centroid.x, fp.centroid.y), abs=1e-3)
+    window = data["candidates"][best["rank"] - 1]
+    assert (best["window_x"], best["window_y"]) == (window["x"], window["y"])
+    assert (best["grid_row"], best["grid_col"]) == (window["grid_row"], window["grid_col"])
+    assert read_result(out).best == BestRecord.from_json(best, SCHEMA_VERSION)
     for name in ("footprint.gpkg", "gcps.points", "photo_gcps.tif", "photo_warped.tif"):
         assert (out / name).is_file(), name
         # written before result.json
@@ -87,4 +95,10 @@ def test_locate_writes_georef_outputs_last_result_json(archive, truth, model, tm
     # a rerun without verification leaves no stale georeferenced file behind
     again = locate_photo(req, out, model=model, heatmap_config=hm_cfg, verify=None)
     assert again is not None and again.status == "unverified"
+    unverified = read_result(out)
+    assert unverified.verification is None and unverified.best.status == "unverified"
+    assert (unverified.best.x, unverified.best.y) == (
+        unverified.candidates[0].x,
+        unverified.candidates[0].y,
+    )
     assert not any((out / n).exists() for n in ("footprint.gpkg", "gcps.points", "photo_gcps.tif"))

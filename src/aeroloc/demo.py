@@ -13,26 +13,29 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from shapely.geometry import Polygon
-
-from aeroloc.aoi import AoIConfig, PartialOverlapWarning
-from aeroloc.catalog import read_catalog
-from aeroloc.evaluate import (
+from aeroloc.batch.loop import (
+    LocateSettings,
+    PhotoOutcome,
+    archive_jobs,
+    locate_job,
+    run_jobs,
+)
+from aeroloc.evaluation.evaluate import (
     CORRECT_IOU,
     Evaluation,
     PhotoEvaluation,
     evaluate,
-    load_truth,
     write_evaluation,
 )
 from aeroloc.files import atomic_output
 from aeroloc.heatmap.engines import HeatmapConfig
-from aeroloc.pipeline import load_model, locate_photo, request_from_record
+from aeroloc.io.archive import is_archive, read_archive
+from aeroloc.pipeline import LocateResult, load_model
 from aeroloc.verify.walk import VerifyConfig
 
 DEMO_SEED = 100
@@ -72,58 +75,44 @@ def run_demo(
 
     t0 = time.perf_counter()
     out = Path(out_dir)
-    archive = out / "archive"
-    if not (archive / "truth.json").is_file():
-        say(f"synthesising a {preset} archive (seed {seed}) into {archive} ...")
-        make_archive(archive, seed=seed, preset=preset, progress=say)
-    truth = load_truth(archive)
-    catalog = read_catalog(archive / "catalog.gpkg")
+    root = out / "archive"
+    if not is_archive(root):
+        say(f"synthesising a {preset} archive (seed {seed}) into {root} ...")
+        make_archive(root, seed=seed, preset=preset, progress=say)
+    archive = read_archive(root)
     net, label = load_model(model)
     say(f"model: {label}")
-    folders = []
-    cfg = HeatmapConfig(engine=engine)
-    verify_config = VerifyConfig(matcher=matcher, max_candidates=max_candidates) if verify else None
-    for i, record in enumerate(catalog, 1):
-        folder = out / "results" / record.photo_id
-        folders.append(folder)
-        true = truth.get(record.photo_id)
-        footprint = Polygon(true["footprint"]) if true else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PartialOverlapWarning)
-            request = request_from_record(
-                record,
-                [archive / "reference.tif"],
-                aoi_config=AoIConfig(buffer_m=buffer_m),
-                rock_mask_path=archive / "rock_outcrop.gpkg",
-            )
-            result = locate_photo(
-                request,
-                folder,
-                model=net,
-                model_label=label,
-                heatmap_config=cfg,
-                truth_footprint=footprint,
-                overwrite=False,
-                verify=verify_config,
-            )
-        if result is None:
-            say(f"[{i}/{len(catalog)}] {record.photo_id}: already done")
-        else:
-            verified = (
-                ""
-                if result.verification is None
-                else f"; {result.status} after {result.verification.windows_tried} candidate(s) "
-                f"in {result.timings_s.get('verify', 0.0):.1f} s"
-            )
-            say(
-                f"[{i}/{len(catalog)}] {record.photo_id}: {result.heatmap.n_windows} windows "
-                f"in {result.timings_s['heatmap']:.1f} s{verified}"
-            )
-    evaluation, heatmaps = evaluate(archive / "truth.json", folders)
+    settings = LocateSettings(
+        model=net,
+        model_label=label,
+        buffer_m=buffer_m,
+        heatmap_config=HeatmapConfig(engine=engine),
+        verify=VerifyConfig(matcher=matcher, max_candidates=max_candidates) if verify else None,
+    )
+    jobs = archive_jobs(archive, out / "results")
+    run_jobs(jobs, partial(locate_job, settings=settings), progress=lambda o: say(_progress(o)))
+    folders = [j.out_dir for j in jobs if j.out_dir is not None]
+    evaluation, heatmaps = evaluate(archive.truth_path, folders)
     write_evaluation(evaluation, heatmaps, out / "evaluation")
     seconds = time.perf_counter() - t0
     report = write_report(out, evaluation, label, seconds, buffer_m)
     return DemoSummary(out_dir=out, evaluation=evaluation, report=report, seconds=seconds)
+
+
+def _progress(outcome: PhotoOutcome[LocateResult | None]) -> str:
+    """The demo's one line per photo."""
+    job, result = outcome.job, outcome.value
+    head = f"[{job.index}/{job.total}] {job.photo_id}"
+    if result is None:
+        return f"{head}: already done"
+    verified = (
+        ""
+        if result.verification is None
+        else f"; {result.status} after {result.verification.windows_tried} candidate(s) "
+        f"in {result.timings_s.get('verify', 0.0):.1f} s"
+    )
+    seconds = result.timings_s["heatmap"]
+    return f"{head}: {result.heatmap.n_windows} windows in {seconds:.1f} s{verified}"
 
 
 def write_report(

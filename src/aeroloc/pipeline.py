@@ -27,7 +27,6 @@ matched (grown) boxes, a stricter measure of the same saving.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -37,11 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from affine import Affine
 from rasterio.crs import CRS
-from shapely.geometry import mapping
 
-from aeroloc import __version__
 from aeroloc.aoi import (
     AoI,
     AoIConfig,
@@ -56,11 +52,22 @@ from aeroloc.aoi import (
 from aeroloc.candidates import Candidate, find_candidates
 from aeroloc.catalog import PhotoRecord, parse_column_map, read_catalog
 from aeroloc.errors import CatalogError, InvalidInputError, ModelError
-from aeroloc.files import atomic_output, open_raster, write_json
+from aeroloc.files import open_raster
 from aeroloc.georef import GeorefOutputs, write_georef_outputs
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.heatmap.grid import Heatmap
 from aeroloc.heatmap.io import save_heatmap_png, save_heatmap_tif
+from aeroloc.io.results import (
+    CANDIDATES_FILE,
+    CELLS_FILE,
+    RESULT_FILE,
+    has_result,
+    locate_record,
+    remove_stale_georef,
+    save_cells,
+    write_candidates_gpkg,
+    write_result,
+)
 from aeroloc.models import (
     Embedder,
     default_model,
@@ -73,13 +80,9 @@ from aeroloc.preprocess import AveragedHistogramThreshold
 from aeroloc.verify.walk import (
     Verification,
     VerifyConfig,
-    finite_or_none,
     frame_box,
     verify_candidates,
 )
-
-RESULT_FILE = "result.json"
-CELLS_FILE = "heatmap_cells.npy"
 
 
 def load_model(spec: str | os.PathLike[str] | None = None) -> tuple[Embedder, str]:
@@ -367,7 +370,7 @@ def locate_photo(
         holds one.
     """
     out = Path(out_dir)
-    if not overwrite and (out / RESULT_FILE).is_file():
+    if not overwrite and has_result(out):
         return None
     hcfg = heatmap_config or HeatmapConfig()
     timings: dict[str, float] = {}
@@ -422,7 +425,7 @@ def locate_photo(
                 },
             )
             timings["georef"] = time.perf_counter() - t
-    _remove_stale_georef(out, georef)
+    remove_stale_georef(out, georef)
     t = time.perf_counter()
     save_heatmap_tif(heatmap, out / "heatmap.tif")
     background, background_transform = enhance_aoi_preview(raster)
@@ -442,17 +445,20 @@ def locate_photo(
         truth=truth_footprint,
         title=f"{request.photo_id or request.photo_path.name}: {heatmap.model}",
     )
-    write_candidates_gpkg(candidates, heatmap, out / "candidates.gpkg")
+    write_candidates_gpkg(candidates, heatmap, out / CANDIDATES_FILE)
     save_cells(heatmap, out / CELLS_FILE)
     timings["write"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    result = _result_json(request, prepared, heatmap, candidates, timings)
-    if verification is not None:
-        extra, best = _verification_json(verification, georef)
-        result.update(extra)
-        # no candidate verified: best stays the top candidate, with the reasons
-        result["best"] = best if verification.chosen is not None else {**result["best"], **best}
-    write_json(out / RESULT_FILE, result)
+    record = locate_record(
+        request,
+        prepared,
+        heatmap,
+        candidates,
+        timings,
+        verification=verification,
+        georef=georef,
+    )
+    write_result(record, out)
     return LocateResult(
         out_dir=out,
         heatmap=heatmap,
@@ -464,66 +470,6 @@ def locate_photo(
     )
 
 
-def _verification_json(
-    verification: Verification, georef: GeorefOutputs | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Search counts and tried candidates of a verified result, and its ``best`` fields."""
-    chosen = verification.chosen
-    best: dict[str, Any] = {"status": verification.status, "matcher": verification.matcher}
-    if chosen is None:
-        reasons = [f"rank {t.candidate.rank}: {'; '.join(t.reasons)}" for t in verification.tried]
-        best["reasons"] = [
-            f"none of the {verification.windows_tried} candidates verified",
-            *reasons,
-        ]
-        best["p_correct"] = max(
-            (t.p_correct for t in verification.tried if math.isfinite(t.p_correct)),
-            default=None,
-        )
-    else:
-        best.update(chosen.candidate.as_dict())
-        best.update(
-            {
-                "status": chosen.status,
-                "reasons": list(chosen.reasons),
-                "p_correct": finite_or_none(chosen.p_correct, 4),
-                "kind": chosen.kind,
-                "n_matches": chosen.n_matches,
-                "n_inliers": chosen.n_inliers,
-                "inlier_ratio": round(chosen.inlier_ratio, 4),
-                "rmse_px": finite_or_none(chosen.rmse_px, 4),
-                "rotation_deg": chosen.rotation_deg,
-                "transform": None if chosen.transform is None else chosen.transform.to_json(),
-                "footprint": None if chosen.footprint is None else mapping(chosen.footprint),
-            }
-        )
-        if georef is not None:
-            best["files"] = georef.files()
-            best["gcp_source"] = georef.gcp_source
-            best["n_gcps"] = len(georef.gcps)
-    extra: dict[str, Any] = {
-        "windows_tried": verification.windows_tried,
-        "search_reduction": round(verification.search_reduction, 6),
-        "area_searched": round(verification.area_searched, 6),
-        "verification": {
-            "matcher": verification.matcher,
-            "n_windows": verification.n_windows,
-            "tried": [t.as_dict() for t in verification.tried],
-        },
-    }
-    return extra, best
-
-
-def _remove_stale_georef(out: Path, georef: GeorefOutputs | None) -> None:
-    """Delete georeferenced files of an earlier run that this run did not write."""
-    from aeroloc.georef import FOOTPRINT_FILE, GCP_TIFF_FILE, POINTS_FILE, WARPED_FILE
-
-    written = set() if georef is None else {p.name for p in georef.paths.values()}
-    for name in (FOOTPRINT_FILE, POINTS_FILE, GCP_TIFF_FILE, WARPED_FILE):
-        if name not in written:
-            (out / name).unlink(missing_ok=True)
-
-
 def _model_inputs(prepared: PreparedPair, binary: bool) -> tuple[np.ndarray, np.ndarray]:
     if not binary:
         return prepared.photo, prepared.aoi_gray
@@ -533,111 +479,3 @@ def _model_inputs(prepared: PreparedPair, binary: bool) -> tuple[np.ndarray, np.
             "with --rock-mask, or choose a gray model"
         )
     return prepared.photo_binary, prepared.aoi_binary
-
-
-def write_candidates_gpkg(
-    candidates: Sequence[Candidate], heatmap: Heatmap, path: str | os.PathLike[str]
-) -> Path:
-    """Window polygons with rank, score and percentile, as a GeoPackage layer."""
-    import geopandas as gpd
-
-    frame = gpd.GeoDataFrame(
-        [c.as_dict() for c in candidates],
-        geometry=[c.polygon for c in candidates],
-        crs=heatmap.crs.to_wkt(),
-    )
-    with atomic_output(path) as tmp:
-        frame.to_file(tmp, layer="candidates", driver="GPKG")
-    return Path(path)
-
-
-def _result_json(
-    request: LocateRequest,
-    prepared: PreparedPair,
-    heatmap: Heatmap,
-    candidates: Sequence[Candidate],
-    timings: dict[str, float],
-) -> dict[str, Any]:
-    best = candidates[0]
-    crs = heatmap.crs.to_string()
-    return {
-        "aeroloc_version": __version__,
-        "photo_id": request.photo_id,
-        "photo": str(request.photo_path),
-        "inputs": {
-            "references": [str(p) for p in request.references],
-            "rock_mask": str(request.rock_mask_path) if request.rock_mask_path else None,
-            "crs": crs,
-            "aoi_bounds": list(request.aoi.bounds),
-            "azimuth_deg": request.azimuth_deg,
-            "ground_size_m": prepared.ground_size_m,
-            "frame_box_px": [
-                prepared.frame.col0,
-                prepared.frame.row0,
-                prepared.frame.col1,
-                prepared.frame.row1,
-            ],
-        },
-        "model": heatmap.model,
-        "engine": heatmap.engine,
-        "window_px": heatmap.window_px,
-        "stride_px": heatmap.stride_px,
-        "grid": {
-            "shape": list(heatmap.shape),
-            "pixel_to_map": list(heatmap.pixel_to_map)[:6],
-            "cells_file": CELLS_FILE,
-        },
-        "aoi_pixel_m": heatmap.pixel_size_m,
-        "n_windows": heatmap.n_windows,
-        "n_valid_windows": int(heatmap.valid.sum()),
-        "timings_s": {k: round(v, 4) for k, v in timings.items()},
-        "candidates": [c.as_dict() for c in candidates],
-        "best": {
-            **best.as_dict(),
-            "status": "unverified",
-            "footprint": mapping(best.polygon),
-        },
-    }
-
-
-def save_cells(heatmap: Heatmap, path: str | os.PathLike[str]) -> Path:
-    """The raw ``[R x C]`` window scores (rotated grid) as ``.npy``, for evaluation."""
-    with atomic_output(path) as tmp, tmp.open("wb") as fh:
-        np.save(fh, heatmap.scores.astype(np.float32))
-    return Path(path)
-
-
-def heatmap_from_result(result: dict[str, Any], folder: str | os.PathLike[str]) -> Heatmap:
-    """Rebuild the :class:`Heatmap` of a ``locate`` run from its result and cells file."""
-
-    from aeroloc.files import parse_crs
-
-    grid = result["grid"]
-    scores = np.load(Path(folder) / grid["cells_file"])
-    return Heatmap(
-        scores=scores,
-        window_px=int(result["window_px"]),
-        stride_px=int(result["stride_px"]),
-        pixel_to_map=Affine(*grid["pixel_to_map"]),
-        crs=parse_crs(result["inputs"]["crs"]),
-        model=str(result["model"]),
-        engine=str(result["engine"]),
-    )
-
-
-def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a ``result.json`` (or the one inside a folder)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / RESULT_FILE
-    try:
-        data: dict[str, Any] = json.loads(p.read_text())
-    except FileNotFoundError:
-        from aeroloc.errors import MissingFileError
-
-        raise MissingFileError(
-            f"no {RESULT_FILE} in {p.parent}: run aeroloc locate first"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"{p} is not valid JSON: {exc}") from exc
-    return data

@@ -33,7 +33,9 @@ def test_locate_from_catalog_writes_every_file_and_evaluates(
         assert (out / name).is_file(), name
     res = json.loads((out / "result.json").read_text())
     assert res["best"]["status"] == "unverified"
-    assert {"rank", "score", "percentile", "x", "y", "row", "col"} <= set(res["candidates"][0])
+    assert {"rank", "score", "percentile", "x", "y", "grid_row", "grid_col"} <= set(
+        res["candidates"][0]
+    )
     with rasterio.open(out / "heatmap.tif") as ds:
         assert ds.dtypes[0] == "float32" and ds.crs.to_epsg() == 3031
     ev = tmp_path / "ev"

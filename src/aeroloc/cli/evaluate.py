@@ -44,8 +44,8 @@ def evaluate(
     evaluation.csv, evaluation.md and a score histogram per photo with the
     true score marked.
     """
-    from aeroloc.evaluate import evaluate as run_evaluate
-    from aeroloc.evaluate import write_evaluation
+    from aeroloc.evaluation.evaluate import evaluate as run_evaluate
+    from aeroloc.evaluation.evaluate import write_evaluation
 
     folders = _result_folders(result_dirs)
     evaluation, heatmaps = run_evaluate(truth_path, folders, hit_radius_m=hit_radius_m)

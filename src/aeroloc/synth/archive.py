@@ -32,8 +32,19 @@ from affine import Affine
 from pyproj import Transformer
 
 from aeroloc.errors import InvalidInputError
-from aeroloc.files import atomic_output, require_file, write_geotiff, write_json
+from aeroloc.files import atomic_output, require_file, write_geotiff
 from aeroloc.geometry import footprint_corners
+from aeroloc.io.archive import (
+    CATALOG_CSV_FILE,
+    CATALOG_FILE,
+    REFERENCE_FILE,
+    ROCK_MASK_FILE,
+    TRUTH_EPOCH_FILE,
+    TRUTH_GPKG_FILE,
+    TruthRecord,
+    photo_file,
+    write_truth,
+)
 from aeroloc.synth.config import REFERENCE_GSD_M, SynthConfig, get_preset
 from aeroloc.synth.noise import DetailTile
 from aeroloc.synth.outcrops import OutcropResult, rock_outcrops
@@ -327,7 +338,7 @@ def make_poses_and_catalog(
             rows.append(
                 CatalogRow(
                     photo_id=photo_id,
-                    path=f"photos/{photo_id}.tif",
+                    path=photo_file(photo_id),
                     flight_line=flight_line,
                     frame=frame,
                     x=round(p["center_x"] + float(offset[0]), 1),
@@ -419,7 +430,7 @@ def _write_catalog(out: Path, rows: list[CatalogRow]) -> tuple[Path, Path]:
         "view": [r.view for r in rows],
     }
     csv = pd.DataFrame({**common, "lon": np.round(lon, 7), "lat": np.round(lat, 7), **tail})
-    csv_path = out / "catalog.csv"
+    csv_path = out / CATALOG_CSV_FILE
     with atomic_output(csv_path) as tmp:
         csv.to_csv(tmp, index=False)
     points = gpd.GeoDataFrame(
@@ -427,29 +438,29 @@ def _write_catalog(out: Path, rows: list[CatalogRow]) -> tuple[Path, Path]:
         geometry=gpd.points_from_xy([r.x for r in rows], [r.y for r in rows]),
         crs=CRS,
     )
-    return csv_path, _write_gpkg(out / "catalog.gpkg", points, "catalog")
+    return csv_path, _write_gpkg(out / CATALOG_FILE, points, "catalog")
 
 
 def _truth_record(
     pose: PhotoPose, box: tuple[int, int, int, int], look: FilmLook, scan_shape: tuple[int, int]
-) -> dict[str, Any]:
+) -> TruthRecord:
     to_map = pose.image_to_map() @ Affine.translation(-box[0], -box[1])
-    return {
-        "photo_id": pose.photo_id,
-        "path": f"photos/{pose.photo_id}.tif",
-        "flight_line": pose.flight_line,
-        "frame": pose.frame,
-        "center_x": pose.center_x,
-        "center_y": pose.center_y,
-        "altitude_m": pose.altitude_m,
-        "azimuth_deg": pose.azimuth_deg,
-        "gsd_m": pose.gsd_m,
-        "image_box_px": list(box),
-        "scan_size_px": [scan_shape[1], scan_shape[0]],
-        "pixel_to_map": [to_map.a, to_map.b, to_map.c, to_map.d, to_map.e, to_map.f],
-        "footprint": pose.footprint().tolist(),
-        "film": look.to_dict(),
-    }
+    return TruthRecord(
+        photo_id=pose.photo_id,
+        path=photo_file(pose.photo_id),
+        flight_line=pose.flight_line,
+        frame=pose.frame,
+        center_x=pose.center_x,
+        center_y=pose.center_y,
+        altitude_m=pose.altitude_m,
+        azimuth_deg=pose.azimuth_deg,
+        gsd_m=pose.gsd_m,
+        image_box_px=tuple(box),
+        scan_size_px=(scan_shape[1], scan_shape[0]),
+        pixel_to_map=(to_map.a, to_map.b, to_map.c, to_map.d, to_map.e, to_map.f),
+        footprint=tuple((x, y) for x, y in pose.footprint().tolist()),
+        film=look.to_dict(),
+    )
 
 
 # --------------------------------------------------------------------------- entry point
@@ -518,10 +529,10 @@ def make_archive(
 
     say("reference: Sentinel-2-like RGB at 10 m")
     rgb, shadow_modern = render_reference(terrain, modern, sun_modern, r_ref)
-    reference_path = write_geotiff(out / "reference.tif", rgb, transform=transform, crs=CRS)
+    reference_path = write_geotiff(out / REFERENCE_FILE, rgb, transform=transform, crs=CRS)
     del rgb
     truth_epoch_path = write_geotiff(
-        out / "truth_epoch.tif",
+        out / TRUTH_EPOCH_FILE,
         render_film_epoch(terrain, historical, sun_hist),
         transform=transform,
         crs=CRS,
@@ -539,7 +550,7 @@ def make_archive(
     )
     del fr, shadow_modern
     rock_path = _write_gpkg(
-        out / "rock_outcrop.gpkg",
+        out / ROCK_MASK_FILE,
         gpd.GeoDataFrame(
             {
                 "id": np.arange(1, len(outcrops.polygons) + 1),
@@ -562,28 +573,27 @@ def make_archive(
         sun=sun_hist,
         detail=DetailTile(np.random.default_rng(streams[9])),
     )
-    photo_dir = out / "photos"
 
-    def one(k: int) -> tuple[np.ndarray, dict[str, Any]]:
+    def one(k: int) -> tuple[np.ndarray, TruthRecord]:
         pose = poses[k]
         scan, box, look = render_photo(world, pose, photo_rngs[k])
         return scan, _truth_record(pose, box, look, scan.shape)
 
     photo_paths: list[Path] = []
-    records: list[dict[str, Any]] = []
+    records: list[TruthRecord] = []
     # render in worker threads, write here (GDAL warning filters are not thread-safe)
     with ThreadPoolExecutor(max_workers=cfg.n_workers) as pool:
         for k, (scan, record) in enumerate(pool.map(one, range(len(poses)))):
-            photo_paths.append(write_geotiff(photo_dir / f"{poses[k].photo_id}.tif", scan))
+            photo_paths.append(write_geotiff(out / photo_file(poses[k].photo_id), scan))
             records.append(record)
             say(f"photo {k + 1}/{len(poses)}: {poses[k].photo_id}")
 
     csv_path, cat_gpkg = _write_catalog(out, catalog)
     truth_gpkg = _write_gpkg(
-        out / "truth.gpkg",
+        out / TRUTH_GPKG_FILE,
         gpd.GeoDataFrame(
             {
-                key: [r[key] for r in records]
+                key: [getattr(r, key) for r in records]
                 for key in (
                     "photo_id",
                     "flight_line",
@@ -595,20 +605,18 @@ def make_archive(
                     "gsd_m",
                 )
             },
-            geometry=[shapely.Polygon(r["footprint"]) for r in records],
+            geometry=[shapely.Polygon(r.footprint) for r in records],
             crs=CRS,
         ),
         "truth",
     )
-    truth_json = write_json(
-        out / "truth.json",
-        {
-            "crs": CRS,
-            "reference": "reference.tif",
-            "truth_epoch": "truth_epoch.tif",
-            "rock_outcrop": "rock_outcrop.gpkg",
-            "seed": int(seed),
-            "preset": cfg.name,
+    truth_json = write_truth(
+        out,
+        records,
+        crs=CRS,
+        seed=int(seed),
+        preset=cfg.name,
+        extra={
             "dem": None if dem is None else str(dem),
             "config": cfg.to_dict(),
             "site": {
@@ -621,7 +629,6 @@ def make_archive(
             },
             "sun": {"reference": sun_modern.to_dict(), "photos": sun_hist.to_dict()},
             "rock_outcrop_agreement": outcrops.stats(),
-            "photos": records,
         },
     )
     elapsed = time.perf_counter() - t0

@@ -27,7 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 from affine import Affine
-from shapely.geometry import Polygon, mapping
+from shapely.geometry import Polygon
 
 from aeroloc.candidates import Candidate, search_box
 from aeroloc.errors import AeroLocError, ConfigError, InvalidInputError
@@ -101,12 +101,6 @@ class VerifyConfig:
             )
 
 
-def finite_or_none(v: float, digits: int) -> float | None:
-    """``v`` rounded to ``digits``, or None when it is NaN or infinite (JSON has neither)."""
-    v = float(v)
-    return round(v, digits) if math.isfinite(v) else None
-
-
 @dataclass(frozen=True, kw_only=True, eq=False)
 class TriedCandidate:
     """One candidate window matched against the photo.
@@ -145,25 +139,6 @@ class TriedCandidate:
     seconds: float = 0.0
     tie_pixel_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     tie_map_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-able record."""
-        return {
-            "rank": self.candidate.rank,
-            "status": self.status,
-            "reasons": list(self.reasons),
-            "p_correct": finite_or_none(self.p_correct, 4),
-            "kind": self.kind,
-            "n_matches": self.n_matches,
-            "n_inliers": self.n_inliers,
-            "inlier_ratio": round(self.inlier_ratio, 4),
-            "rmse_px": finite_or_none(self.rmse_px, 4),
-            "rotation_deg": self.rotation_deg,
-            "box_px": list(self.box_px),
-            "seconds": round(self.seconds, 4),
-            "features": {k: finite_or_none(v, 6) for k, v in self.features.items()},
-            "footprint": None if self.footprint is None else mapping(self.footprint),
-        }
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -10,15 +10,16 @@ import pytest
 from shapely.geometry import box, mapping
 
 from aeroloc.errors import InvalidInputError, MissingFileError
-from aeroloc.evaluate import (
+from aeroloc.evaluation.evaluate import (
     evaluate,
     footprint_iou,
     gcp_truth_rmse,
-    load_truth,
     verification_metrics,
     write_evaluation,
 )
 from aeroloc.georef import GroundControlPoints, write_points
+from aeroloc.io.archive import TruthRecord, read_truth
+from aeroloc.io.results import LocateRecord
 
 # A 100 x 100 m photo of 100 x 100 scan pixels at (0..100, 0..100): pixel (c, r) → (c, 100 - r).
 PIXEL_TO_MAP = [1.0, 0.0, 0.0, 0.0, -1.0, 100.0]
@@ -36,11 +37,9 @@ def truth_record(pid: str) -> dict:
     }
 
 
-def write_result(folder, pid: str, best: dict, **extra) -> None:
-    """A minimal locate folder: result.json and a 3 x 3 heatmap around the photo."""
-    folder.mkdir(parents=True)
-    np.save(folder / "heatmap_cells.npy", np.linspace(0, 1, 9, dtype=np.float32).reshape(3, 3))
-    result = {
+def result_json(pid: str, best: dict, **extra) -> dict:
+    """A minimal hand-made (schema version 1) result.json around the photo."""
+    return {
         "photo_id": pid,
         "inputs": {"crs": "EPSG:3031"},
         "model": "m",
@@ -53,7 +52,17 @@ def write_result(folder, pid: str, best: dict, **extra) -> None:
         "best": best,
         **extra,
     }
-    (folder / "result.json").write_text(json.dumps(result))
+
+
+def write_result(folder, pid: str, best: dict, **extra) -> None:
+    """A minimal locate folder: result.json and a 3 x 3 heatmap around the photo."""
+    folder.mkdir(parents=True)
+    np.save(folder / "heatmap_cells.npy", np.linspace(0, 1, 9, dtype=np.float32).reshape(3, 3))
+    (folder / "result.json").write_text(json.dumps(result_json(pid, best, **extra)))
+
+
+def record(best: dict, **extra) -> LocateRecord:
+    return LocateRecord.from_json(result_json("a", best, **extra))
 
 
 def verified_best(poly, status="accepted", gcps=True) -> dict:
@@ -69,8 +78,8 @@ def verified_best(poly, status="accepted", gcps=True) -> dict:
 def test_iou_and_centre_error_by_hand():
     # shifted by (20, 10): intersection 80 x 90 = 7200, union 20000 - 7200 = 12800
     got = verification_metrics(
-        {"best": verified_best(box(20, 10, 120, 110), gcps=False), "windows_tried": 2},
-        truth_record("a"),
+        record(verified_best(box(20, 10, 120, 110), gcps=False), windows_tried=2),
+        TruthRecord.from_json(truth_record("a")),
     )
     assert got["iou"] == pytest.approx(7200 / 12800)
     assert got["centre_error_m"] == pytest.approx(math.hypot(20, 10))
@@ -144,10 +153,10 @@ def test_unverified_results_keep_the_thesis_table(tmp_path):
 
 def test_bad_truth_and_footprint_raise(tmp_path):
     with pytest.raises(MissingFileError, match="truth file not found"):
-        load_truth(tmp_path / "none.json")
+        read_truth(tmp_path / "none.json")
     (tmp_path / "truth.json").write_text(json.dumps({"nope": []}))
     with pytest.raises(InvalidInputError, match="not a truth file"):
-        load_truth(tmp_path)
+        read_truth(tmp_path)
     bad = verified_best(box(0, 0, 1, 1), gcps=False)
     with pytest.raises(InvalidInputError, match="bad footprint"):
-        verification_metrics({"best": bad}, {"photo_id": "x"})
+        verification_metrics(record(bad), TruthRecord(photo_id="x", center_x=0.0, center_y=0.0))

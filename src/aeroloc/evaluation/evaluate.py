@@ -32,11 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from aeroloc.errors import InvalidInputError, MissingFileError
+from aeroloc.errors import InvalidInputError
 from aeroloc.evaluation.metrics import heatmap_truth, rank_of_truth, recall_at
 from aeroloc.files import atomic_output, write_png
 from aeroloc.heatmap.grid import Heatmap
-from aeroloc.pipeline import heatmap_from_result, read_result
+from aeroloc.io.archive import TruthRecord, read_truth
+from aeroloc.io.results import LocateRecord, heatmap_from_result, read_result
 
 RECALL_KS = (1, 5, 10)
 #: Footprint IoU from which a georeferenced photo counts as correct.
@@ -233,30 +234,10 @@ def _yn(v: bool) -> str:
     return "✓" if v else "·"
 
 
-def load_truth(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Truth records by photo id from a synthetic archive's ``truth.json`` (or its folder)."""
-    import json
-
-    p = Path(path)
-    if p.is_dir():
-        p = p / "truth.json"
-    if not p.is_file():
-        raise MissingFileError(f"truth file not found: {p}")
-    try:
-        data = json.loads(p.read_text())
-        photos = data["photos"]
-        return {str(t["photo_id"]): t for t in photos}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInputError(
-            f"{p} is not a truth file (expected {{'photos': [{{photo_id, center_x, center_y, "
-            f"...}}]}}): {exc}"
-        ) from exc
-
-
 def evaluate_photo(
-    result: dict[str, Any],
+    result: LocateRecord,
     heatmap: Heatmap,
-    truth: dict[str, Any],
+    truth: TruthRecord,
     *,
     hit_radius_m: float,
     folder: str | os.PathLike[str] | None = None,
@@ -266,14 +247,14 @@ def evaluate_photo(
     ``folder`` (the result folder) is needed for the GCP residuals of a
     verified result; without it they are NaN.
     """
-    tx, ty = float(truth["center_x"]), float(truth["center_y"])
+    tx, ty = truth.center_x, truth.center_y
     ts, cl = heatmap_truth(heatmap, (tx, ty))
-    dists = [math.hypot(c["x"] - tx, c["y"] - ty) for c in result["candidates"]]
+    dists = [math.hypot(c.x - tx, c.y - ty) for c in result.candidates]
     first = rank_of_truth(dists, hit_radius_m)
     hit = recall_at(first, RECALL_KS)
     return PhotoEvaluation(
-        flight_line=str(truth.get("flight_line", "")),
-        photo_id=str(truth["photo_id"]),
+        flight_line=truth.flight_line,
+        photo_id=truth.photo_id,
         true_score=ts,
         confidence_level=cl,
         rank_of_truth=first,
@@ -287,7 +268,7 @@ def evaluate_photo(
 
 
 def verification_metrics(
-    result: dict[str, Any], truth: dict[str, Any], folder: str | os.PathLike[str] | None = None
+    result: LocateRecord, truth: TruthRecord, folder: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
     """Status, p_correct, centre error, IoU, GCP RMSE and search counts of one result.
 
@@ -296,26 +277,28 @@ def verification_metrics(
     """
     from shapely.geometry import Polygon, shape
 
-    best = result.get("best") or {}
-    status = str(best.get("status", "unverified"))
+    best = result.best
+    ver = result.verification
     out: dict[str, Any] = {
-        "status": status,
-        "p_correct": _float(best.get("p_correct")),
-        "windows_tried": int(result.get("windows_tried") or 0),
-        "search_reduction": _float(result.get("search_reduction")),
+        "status": best.status,
+        "p_correct": _float(best.p_correct),
+        "windows_tried": 0 if ver is None else ver.windows_tried,
+        "search_reduction": math.nan if ver is None else _float(ver.search_reduction),
     }
-    if not best.get("transform") or not best.get("footprint"):
+    if not best.transform or not best.footprint:
         return out
     try:
-        found = shape(best["footprint"])
-        true = Polygon(truth["footprint"])
+        found = shape(dict(best.footprint))
+        if truth.footprint is None:
+            raise KeyError("footprint")
+        true = Polygon(truth.footprint)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InvalidInputError(f"photo {truth.get('photo_id')}: bad footprint ({exc})") from exc
+        raise InvalidInputError(f"photo {truth.photo_id}: bad footprint ({exc})") from exc
     out["centre_error_m"] = float(found.centroid.distance(true.centroid))
     out["iou"] = footprint_iou(found, true)
-    gcp_file = (best.get("files") or {}).get("gcps")
-    if folder is not None and gcp_file and "pixel_to_map" in truth:
-        rmse, n = gcp_truth_rmse(Path(folder) / gcp_file, truth["pixel_to_map"])
+    gcp_file = best.files.get("gcps")
+    if folder is not None and gcp_file and truth.pixel_to_map is not None:
+        rmse, n = gcp_truth_rmse(Path(folder) / gcp_file, truth.pixel_to_map)
         out["gcp_rmse_m"], out["n_gcps"] = rmse, n
     return out
 
@@ -371,12 +354,12 @@ def evaluate(
         hit_radius_m: distance that counts as found; default half the window's
             ground size of each photo.
     """
-    truth = load_truth(truth_path)
+    truth = read_truth(truth_path).photos
     rows: list[PhotoEvaluation] = []
     heatmaps: list[Heatmap] = []
     for folder in result_dirs:
         result = read_result(folder)
-        pid = str(result.get("photo_id") or "")
+        pid = result.photo_id
         if pid not in truth:
             raise InvalidInputError(
                 f"photo {pid!r} of {folder} is not in the truth file {truth_path}"
