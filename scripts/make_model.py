@@ -48,9 +48,12 @@ from aeroloc.errors import AeroLocError
 from aeroloc.files import write_json
 from aeroloc.models import DEFAULT_MODEL, get_model, load_checkpoint
 from aeroloc.synth import make_archive
-from aeroloc.train import evaluate as evaluate_samples
-from aeroloc.train import preset, sibling, train
-from aeroloc.triplets import build_dataset, load_samples, read_manifest
+from aeroloc.training.build import build_dataset
+from aeroloc.training.config import preset
+from aeroloc.training.dataset import load_samples, read_manifest
+from aeroloc.training.evaluate import evaluate as evaluate_samples
+from aeroloc.training.loop import train
+from aeroloc.training.outputs import sibling
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "src" / "aeroloc" / "weights" / f"{DEFAULT_MODEL}.pt"

@@ -380,7 +380,7 @@ def triplets(
     Every photo is prepared exactly as `locate` prepares it (noisy catalog
     centre, altitude and heading); triplets are sampled from it at training time.
     """
-    from aeroloc.triplets import DEFAULT_BUFFER_M, triplets_command
+    from aeroloc.training.commands import DEFAULT_BUFFER_M, triplets_command
 
     triplets_command(
         list(archives),
@@ -443,7 +443,7 @@ def train(
     Splits 8:1:1 by flight line, stops early on the validation confidence
     level, writes the checkpoint, its loss curve and can resume.
     """
-    from aeroloc.train import train_command
+    from aeroloc.training.commands import train_command
 
     train_command(
         model=model_name,
