@@ -102,3 +102,21 @@ def test_effnet_similarity_map_equals_embedding_similarity(blur):
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
     assert torch.isfinite(flat).all()
     torch.testing.assert_close(flat, torch.full_like(flat, 0.5))
+
+
+@pytest.mark.parametrize("train_stages", [0, 1])
+def test_effnet_trunk_split_composes_to_the_trunk(train_stages):
+    """The frozen prefix then the trainable suffix give the trunk; the margin is the
+    receptive-field growth of the suffix (half a 5 × 5 kernel per block of stage 4)."""
+    torch.manual_seed(0)
+    model = get_model(
+        "effnet-lite0-siamese", weights=None, input_size=64, train_stages=train_stages
+    ).eval()
+    split = model.trunk_split()
+    assert split is not None
+    x = smooth_images(2, 96, 80, seed=1)
+    with torch.inference_mode():
+        torch.testing.assert_close(split.suffix(split.prefix(x)), model.trunk(x))
+    assert split.margin == (0 if train_stages == 0 else 2 * 3)
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    assert frozen

@@ -72,3 +72,13 @@ def test_resnet_for_inference_folds_batch_norms_without_changing_outputs():
     with pytest.raises(ModelError, match="eval mode"):
         model.train().for_inference()
     model.eval()
+
+
+def test_resnet_trunk_split_composes_to_the_trunk():
+    """Prefix = everything up to conv5_block1 (frozen); suffix = the two trainable bottlenecks."""
+    model = built("resnet50-siamese")
+    split = model.trunk_split()
+    assert split is not None and split.margin == 2
+    x = images_for(model, 1, extra_px=(32, 0))
+    with torch.inference_mode():
+        torch.testing.assert_close(split.suffix(split.prefix(x)), model.trunk(x))

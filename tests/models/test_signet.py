@@ -45,3 +45,10 @@ def test_dense_signet_close_to_crop():
         dense = model.embed_dense(big)[:, :, 3, 3]
         e = model.embed(big[:, :, 3 * s : 3 * s + h, 3 * s : 3 * s + w])
     assert float((dense - e).norm() / e.norm()) < 0.15
+
+
+def test_signet_trains_every_layer():
+    """SigNet has no frozen trunk prefix: nothing to cache, every layer trains."""
+    model = built("signet")
+    assert model.trunk_split() is None
+    assert all(p.requires_grad for p in model.parameters())

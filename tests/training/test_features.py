@@ -6,19 +6,19 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from aeroloc.models import get_model, load_checkpoint
+from aeroloc.models import DEFAULT_CHECKPOINT, get_model, load_checkpoint
 from aeroloc.training.dataset import DatasetManifest, load_samples
 from aeroloc.training.features import DenseScorer
 from aeroloc.training.scoring import sample_heatmap
 
 
-def test_dense_scorer_matches_the_dense_engine(trained: dict, manifest: DatasetManifest) -> None:
-    """Validation and mining during training rank windows as locate does.
+def test_dense_scorer_matches_the_dense_engine(manifest: DatasetManifest) -> None:
+    """Validation and mining during training rank windows as locate does (a trained model).
 
     Exactly so without context padding; with locate's default one cell of
     context only windows at the AoI's border see different padding.
     """
-    model = load_checkpoint(trained["result"].checkpoint).eval()
+    model = load_checkpoint(DEFAULT_CHECKPOINT).eval()
     samples = load_samples(manifest, (0, 1))
     scorer = DenseScorer(model, samples)
     for i, sample in enumerate(samples):

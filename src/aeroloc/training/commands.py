@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -42,8 +43,6 @@ def triplets_command(
         threshold: ``--threshold`` fixed gray level (default: averaged histogram).
         echo: where the summary lines go (default ``click.echo``).
     """
-    import click
-
     say = echo or click.echo
     thr = None if threshold is None else AveragedHistogramThreshold.fixed(threshold)
     with Progress(
@@ -99,8 +98,6 @@ def train_command(
             ``"preset"`` (the preset's).
         echo: where summary lines go (default ``click.echo``).
     """
-    import click
-
     say = echo or click.echo
     overrides: dict[str, Any] = {}
     for key, value in (
