@@ -29,7 +29,7 @@ from aeroloc.training.dataset import (
 from aeroloc.training.evaluate import evaluate
 from aeroloc.training.features import DenseScorer
 from aeroloc.training.outputs import loss_curve, plain_values, save_training_checkpoint, sibling
-from aeroloc.training.sources import BankSource, ImageSource
+from aeroloc.training.sources import BankSource, BatchSource, ImageSource
 from aeroloc.training.splits import Split, split_by_group
 
 
@@ -223,7 +223,7 @@ class _Run:
     manifest: DatasetManifest
     split: Split
     model: Embedder
-    source: ImageSource | BankSource
+    source: BatchSource
     train_s: list[Sample]
     val_s: list[Sample]
     test_s: list[Sample]

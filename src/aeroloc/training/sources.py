@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -18,6 +18,36 @@ from aeroloc.training.dataset import Sample
 from aeroloc.training.features import BankEntry, DenseScorer, FeatureBank
 from aeroloc.training.mining import mine_hard_negatives
 from aeroloc.training.sampling import AugmentConfig, TripletDataset, augment_photo
+
+
+class BatchSource(Protocol):
+    """What the training loop needs of a batch source (ImageSource, BankSource)."""
+
+    @property
+    def mines(self) -> bool:
+        """Whether hard negatives are mined (the rank loss already sees every window)."""
+
+    @property
+    def hard(self) -> Mapping[int, Any]:
+        """The mined hard negatives per training sample."""
+
+    def mine(self, model: Embedder, epoch: int) -> None:
+        """Mine hard negatives with the current model."""
+
+    def batches(self, epoch: int) -> tuple[int, Iterator[Any]]:
+        """(steps, batches) of one epoch."""
+
+    def loss(self, model: Embedder, batch: Any) -> tuple[Tensor, int]:
+        """(loss with gradients, items in the batch)."""
+
+    def val_loss(self, model: Embedder) -> float | None:
+        """Mean validation loss without gradients (None without validation photos)."""
+
+    def hard_state(self) -> dict[str, Any]:
+        """The hard negatives as checkpoint values."""
+
+    def load_hard_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`hard_state` (resume)."""
 
 
 def batch_loss(model: Embedder, batch: dict[str, Tensor], margin: float | None) -> Tensor:
