@@ -46,11 +46,15 @@ import torch
 
 from aeroloc.errors import AeroLocError
 from aeroloc.files import write_json
+from aeroloc.io.archive import is_archive
 from aeroloc.models import DEFAULT_MODEL, get_model, load_checkpoint
 from aeroloc.synth import make_archive
-from aeroloc.train import evaluate as evaluate_samples
-from aeroloc.train import preset, sibling, train
-from aeroloc.triplets import build_dataset, load_samples, read_manifest
+from aeroloc.training.build import build_dataset
+from aeroloc.training.config import TrainConfig, preset
+from aeroloc.training.dataset import load_samples, read_manifest
+from aeroloc.training.evaluate import evaluate as evaluate_samples
+from aeroloc.training.loop import TrainResult, train
+from aeroloc.training.outputs import sibling
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "src" / "aeroloc" / "weights" / f"{DEFAULT_MODEL}.pt"
@@ -74,7 +78,7 @@ def archives(work: Path, seed_list: list[int], t0: float) -> list[Path]:
     out = []
     for s in seed_list:
         folder = work / "archives" / f"default-{s}"
-        if not (folder / "truth.json").is_file():
+        if not is_archive(folder):
             log(f"synth seed {s} → {folder}", t0)
             make_archive(folder, seed=s, preset="default")
         out.append(folder)
@@ -100,18 +104,10 @@ def last_checkpoint(out: Path, work: Path) -> Path:
 
 def held_out(model: Any, data: Path, every: int) -> dict[str, Any]:
     samples = load_samples(read_manifest(data))[::every]
-    ev = evaluate_samples(model, samples, ks=(1, 5, 10), engine="dense")
-    return {
-        "n": ev.n,
-        "mean_confidence": ev.mean_confidence,
-        "var_confidence": ev.var_confidence,
-        **{f"recall@{k}": v for k, v in ev.recall.items()},
-        "seconds": ev.seconds,
-        "unscorable": ev.unscorable,
-    }
+    return evaluate_samples(model, samples, ks=(1, 5, 10), engine="dense").to_dict()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "model")
     ap.add_argument("--model", default=DEFAULT_MODEL, help="registry name (default: %(default)s)")
@@ -141,6 +137,58 @@ def main(argv: list[str] | None = None) -> int:
         if args.model != DEFAULT_MODEL:
             ap.error("--out is required with --model (only the default model ships)")
         args.out = DEFAULT_OUT
+    return args
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The model's preset with the command line's overrides."""
+    overrides: dict[str, Any] = {"seed": args.seed}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.batch_size is not None:
+        overrides["batch_size"] = args.batch_size
+    if args.items_per_sample is not None:
+        overrides["items_per_sample"] = args.items_per_sample
+    if args.weights != "preset":
+        overrides["weights"] = None if args.weights == "none" else args.weights
+    return preset(args.model, **overrides)
+
+
+def train_model(
+    args: argparse.Namespace, config: TrainConfig, data: Path, resume: Path | None, t0: float
+) -> TrainResult:
+    """Train, then move the side files to the work folder and check the checkpoint's size."""
+    log(f"train {args.model}: at most {config.epochs} epochs → {args.out}", t0)
+    if resume is not None:
+        log(f"  resuming from {resume}", t0)
+    result = train(
+        config,
+        data,
+        args.out,
+        resume=resume,
+        progress=lambda e: (
+            log(f"  epoch {e.epoch}: {json.dumps(e.metrics, default=str)}", t0)
+            if e.phase == "epoch"
+            else None
+        ),
+    )
+    warning = result.regression()
+    if warning:
+        log(f"  warning: {warning}", t0)
+    # The resume checkpoint, history and loss curve go to the work folder, not
+    # next to the checkpoint (for the default model that is inside the package).
+    for suffix in (".last.pt", ".history.json", ".loss.png"):
+        side = sibling(args.out, suffix)
+        if side.is_file():
+            side.replace(args.work / side.name)
+    size = args.out.stat().st_size
+    if args.out == DEFAULT_OUT and size > MAX_SHIPPED_BYTES:
+        raise SystemExit(f"{args.out} is {size / 1e6:.1f} MB, over the 20 MB limit")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     t0 = time.perf_counter()
     torch.set_num_threads(2)
     try:
@@ -152,45 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         args.work.mkdir(parents=True, exist_ok=True)
         train_data = dataset(args.work, "train", archives(args.work, train_seeds, t0), t0)
         held_data = dataset(args.work, "heldout", archives(args.work, held_seeds, t0), t0)
-
-        overrides: dict[str, Any] = {"seed": args.seed}
-        if args.epochs is not None:
-            overrides["epochs"] = args.epochs
-        if args.batch_size is not None:
-            overrides["batch_size"] = args.batch_size
-        if args.items_per_sample is not None:
-            overrides["items_per_sample"] = args.items_per_sample
-        if args.weights != "preset":
-            overrides["weights"] = None if args.weights == "none" else args.weights
-        config = preset(args.model, **overrides)
-        log(f"train {args.model}: at most {config.epochs} epochs → {args.out}", t0)
-        if resume is not None:
-            log(f"  resuming from {resume}", t0)
+        config = train_config(args)
         t_train = time.perf_counter()
-        result = train(
-            config,
-            train_data,
-            args.out,
-            resume=resume,
-            progress=lambda e: (
-                log(f"  epoch {e.epoch}: {json.dumps(e.metrics, default=str)}", t0)
-                if e.phase == "epoch"
-                else None
-            ),
-        )
+        result = train_model(args, config, train_data, resume, t0)
         train_s = time.perf_counter() - t_train
-        warning = result.regression()
-        if warning:
-            log(f"  warning: {warning}", t0)
-        # The resume checkpoint, history and loss curve go to the work folder, not
-        # next to the checkpoint (for the default model that is inside the package).
-        for suffix in (".last.pt", ".history.json", ".loss.png"):
-            side = sibling(args.out, suffix)
-            if side.is_file():
-                side.replace(args.work / side.name)
         size = args.out.stat().st_size
-        if args.out == DEFAULT_OUT and size > MAX_SHIPPED_BYTES:
-            raise SystemExit(f"{args.out} is {size / 1e6:.1f} MB, over the 20 MB limit")
 
         log("held-out evaluation (dense engine)", t0)
         start = {} if config.weights == "imagenet" else {"weights": config.weights}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aeroloc.synth import get_preset, make_archive
-from aeroloc.triplets import DatasetManifest, build_dataset, read_manifest
+from aeroloc.training.build import build_dataset
+from aeroloc.training.dataset import DatasetManifest, read_manifest
 
 TINY_TRIPLETS_SEED = 11  # tests use archive seeds 0-99
 

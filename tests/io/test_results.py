@@ -28,7 +28,7 @@ from aeroloc.io.results import (
     write_candidates_gpkg,
     write_result,
 )
-from aeroloc.pipeline import TriedCandidate, Verification
+from aeroloc.verify.walk import TriedCandidate, Verification
 
 # 3 x 4 grid of 10 px windows every 5 px; AoI pixel (c, r) → map (1000 + 2c, 2000 - 2r).
 PIXEL_TO_MAP = Affine(2.0, 0.0, 1000.0, 0.0, -2.0, 2000.0)

@@ -60,7 +60,7 @@ def train(
     Splits 8:1:1 by flight line, stops early on the validation confidence
     level, writes the checkpoint, its loss curve and can resume.
     """
-    from aeroloc.train import train_command
+    from aeroloc.training.commands import train_command
 
     train_command(
         model=model_name,

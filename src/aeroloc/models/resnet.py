@@ -32,6 +32,7 @@ from aeroloc.errors import ConfigError, ModelError
 from aeroloc.models.base import (
     Embedder,
     ModelSpec,
+    TrunkSplit,
     dense_linear,
     freeze,
     keep_frozen_bn_eval,
@@ -40,6 +41,7 @@ from aeroloc.models.base import (
     per_position,
     read_weights_file,
 )
+from aeroloc.models.registry import ModelEntry, WeightsCard, register
 
 INPUT_SIZE = (200, 200)
 EMBED_DIM = 256
@@ -191,6 +193,24 @@ class ResNet50Siamese(Embedder):
         x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
         return b.layer4(b.layer3(b.layer2(b.layer1(x))))
 
+    def trunk_split(self) -> TrunkSplit | None:
+        """Everything up to ``layer4[0]`` (frozen) as prefix; the later bottlenecks as suffix."""
+        rb = self.backbone
+
+        def prefix(x: Tensor) -> Tensor:
+            x = self.check_input(x, exact_size=False)
+            x = (x - self.mean) / self.std
+            x = rb.maxpool(rb.relu(rb.bn1(rb.conv1(x))))
+            return rb.layer4[0](rb.layer3(rb.layer2(rb.layer1(x))))
+
+        def suffix(y: Tensor) -> Tensor:
+            for block in rb.layer4[1:]:
+                y = block(y)
+            return y
+
+        # Each later bottleneck has one 3 × 3 convolution.
+        return TrunkSplit(prefix, suffix, len(rb.layer4) - 1)
+
     def head_from_map(self, fmap: Tensor) -> Tensor:
         """``[B x 2048 x h x w]`` → ``[B x 256 x (h-6) x (w-6)]``."""
         y = per_position(self.bn1, torch.relu(dense_linear(fmap, self.fc1, self.window_map_size)))
@@ -199,3 +219,20 @@ class ResNet50Siamese(Embedder):
         if self.config.l2_normalize:
             y = nn.functional.normalize(y, dim=1)
         return y
+
+
+register(
+    ModelEntry(
+        model_class=ResNet50Siamese,
+        # Thesis 4.3.3: Adam 1e-4, ImageNet trunk.
+        train_preset={"lr": 1e-4, "head_lr_mult": 1.0},
+        # Half-precision caches keep ResNet-50's 2048-channel maps affordable.
+        half_feature_cache=True,
+        weights=WeightsCard(
+            source="ImageNet ResNet-50 of torchvision (resnet50-*.pth in the torch hub cache)",
+            licence="BSD-3-Clause (torchvision)",
+            input_size=INPUT_SIZE,
+            preprocessing="gray",
+        ),
+    )
+)

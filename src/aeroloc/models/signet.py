@@ -45,6 +45,7 @@ from aeroloc.models.base import (
     make_config,
     read_weights_file,
 )
+from aeroloc.models.registry import ModelEntry, WeightsCard, register
 
 INPUT_SIZE = (155, 220)
 EMBED_DIM = 128
@@ -154,3 +155,30 @@ class SigNet(Embedder):
         y = self.drop(y)
         y = nn.functional.conv2d(y, self.fc2.weight[:, :, None, None], self.fc2.bias)
         return self.relu(y)
+
+
+register(
+    ModelEntry(
+        model_class=SigNet,
+        # Thesis Table 4.2 (pre-training batch 128). No pretrained SigNet exists offline.
+        train_preset={
+            "weights": None,
+            "optimizer": "rmsprop",
+            "lr": 1e-4,
+            "rho": 0.9,
+            "eps": 1e-8,
+            "weight_decay": 5e-4,
+            "plateau_factor": 0.1,
+            "head_lr_mult": 1.0,
+            "batch_size": 128,
+            "items_per_sample": 8,
+            "augment": {"brightness": 0.0, "contrast": 0.0, "gamma": 0.0, "grain": 0.03},
+        },
+        weights=WeightsCard(
+            source="random init (no public pretrained SigNet weights)",
+            licence="none",
+            input_size=INPUT_SIZE,
+            preprocessing="binary",
+        ),
+    )
+)

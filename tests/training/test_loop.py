@@ -1,9 +1,8 @@
-"""Adaptive training: smoke run, checkpoints, resume, determinism, evaluation, bad input."""
+"""The training loop: smoke run, checkpoints, resume, determinism, bad input."""
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -11,73 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy.stats import spearmanr
+from training_inputs import SMALL, fixed_loss, small_config
 
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
 from aeroloc.files import write_json
-from aeroloc.models import (
-    DEFAULT_CHECKPOINT,
-    get_model,
-    load_checkpoint,
-    read_checkpoint,
-    save_checkpoint,
-)
-from aeroloc.pipeline import load_model
-from aeroloc.train import (
-    DenseScorer,
-    FeatureBank,
-    TrainConfig,
-    _BankSource,
-    _batch_loss,
-    preset,
-    train,
-)
-from aeroloc.triplets import (
-    AugmentConfig,
-    DatasetManifest,
-    Sample,
-    TripletDataset,
-    augment_photo,
-    crop_window,
-    load_samples,
-    sample_heatmap,
-)
-from cli_helpers import run
-
-SMALL = {"input_size": 64}
-
-
-def small_config(**kw: object) -> TrainConfig:
-    base = preset(
-        "effnet-lite0-siamese",
-        model_options=SMALL,
-        epochs=1,
-        batch_size=4,
-        items_per_sample=6,
-        lr=1e-3,
-        val_fraction=0.2,
-        test_fraction=0.2,
-        hard_start_epoch=1,
-        seed=5,
-        loss="metric",
-    )
-    return replace(base, **kw)  # type: ignore[arg-type]
-
-
-def _fixed_loss(model: torch.nn.Module, manifest: DatasetManifest, idx: tuple[int, ...]) -> float:
-    ds = TripletDataset(
-        load_samples(manifest, idx),
-        mode="gray",
-        input_hw=(64, 64),
-        augment=AugmentConfig.none(),
-        items_per_sample=4,
-        seed=99,
-    )
-    items = [ds[i] for i in range(len(ds))]
-    batch = {k: torch.stack([it[k] for it in items]) for k in ("anchor", "positive", "negatives")}
-    model.eval()
-    with torch.no_grad():
-        return float(_batch_loss(model, batch, None))  # type: ignore[arg-type]
+from aeroloc.models import get_model, load_checkpoint, read_checkpoint, save_checkpoint
+from aeroloc.training.config import TrainConfig, preset
+from aeroloc.training.dataset import DatasetManifest, load_samples
+from aeroloc.training.loop import train
+from aeroloc.training.sampling import AugmentConfig, augment_photo, crop_window
+from aeroloc.training.sources import BankSource
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +38,7 @@ def test_one_epoch_lowers_the_loss(trained: dict, manifest: DatasetManifest) -> 
     before_model = get_model("effnet-lite0-siamese", **SMALL)
     after_model = load_checkpoint(result.checkpoint)
     idx = result.split.train
-    assert _fixed_loss(after_model, manifest, idx) < _fixed_loss(before_model, manifest, idx)
+    assert fixed_loss(after_model, manifest, idx) < fixed_loss(before_model, manifest, idx)
     phases = {e.phase for e in trained["events"]}
     assert {"step", "validate", "epoch", "done"} <= phases
     assert result.before is not None and result.test is not None
@@ -199,11 +141,11 @@ def test_rank_loss_training_lowers_the_rank_loss(manifest: DatasetManifest, tmp_
     after = load_checkpoint(result.checkpoint)
 
     def rank_loss(model: torch.nn.Module) -> float:
-        source = _BankSource(model, samples, [], cfg, False, None)  # type: ignore[arg-type]
+        source = BankSource(model, samples, [], cfg, False, None)  # type: ignore[arg-type]
         items = [(0, i, j) for i in range(len(samples)) for j in range(3)]
         model.eval()
         with torch.no_grad():
-            return float(source._items_loss(source.bank, items, AugmentConfig.none(), {}))
+            return float(source.items_loss(source.bank, items, AugmentConfig.none(), {}))
 
     assert rank_loss(after) < rank_loss(before)
     ckpt = read_checkpoint(result.checkpoint)
@@ -222,23 +164,6 @@ def test_rank_loss_needs_the_dense_feature_domain(
         TrainConfig(loss="hinge")
     with pytest.raises(ConfigError, match="rank_tau"):
         TrainConfig(rank_tau=0.0)
-
-
-def test_presets_follow_the_thesis() -> None:
-    s = preset("signet")
-    assert (s.optimizer, s.lr, s.rho, s.eps, s.weight_decay, s.batch_size) == (
-        "rmsprop",
-        1e-4,
-        0.9,
-        1e-8,
-        5e-4,
-        128,
-    )
-    assert s.plateau_factor == 0.1 and s.weights is None
-    r = preset("resnet50-siamese")
-    assert (r.optimizer, r.lr) == ("adam", 1e-4)
-    assert s.loss == r.loss == "metric" and preset("effnet-lite0-siamese").loss == "rank"
-    assert TrainConfig.from_dict(s.to_dict()) == s
 
 
 def test_trained_model_scores_an_augmented_window_above_other_windows(
@@ -260,123 +185,6 @@ def test_trained_model_scores_an_augmented_window_above_other_windows(
                 e = model.embed(torch.from_numpy(windows)[:, None])
                 sims = model.similarity(a, e).numpy()
             assert int(np.argmax(sims)) == i, (sample.record.sample_id, i, sims.round(3))
-
-
-def test_dense_scorer_matches_the_dense_engine(trained: dict, manifest: DatasetManifest) -> None:
-    """Validation and mining during training rank windows as locate does.
-
-    Exactly so without context padding; with locate's default one cell of
-    context only windows at the AoI's border see different padding.
-    """
-    model = load_checkpoint(trained["result"].checkpoint).eval()
-    samples = load_samples(manifest, (0, 1))
-    scorer = DenseScorer(model, samples)
-    for i, sample in enumerate(samples):
-        got = scorer.heatmap(i).scores
-        exact = sample_heatmap(model, sample, context_cells=0).scores
-        default = sample_heatmap(model, sample).scores
-        assert got.shape == exact.shape == default.shape
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(exact))
-        np.testing.assert_allclose(got, exact, atol=1e-4, equal_nan=True)
-        ok = np.isfinite(got)
-        assert spearmanr(got[ok], default[ok]).statistic > 0.95
-
-
-def test_dense_scorer_runs_a_heavy_head_only_on_heatmap_cells(manifest: DatasetManifest) -> None:
-    """SigNet (a head over a 17 × 25-cell window) scores as the dense engine does."""
-    torch.manual_seed(0)
-    model = get_model("signet").eval()
-    sample = load_samples(manifest, (0,))[0]
-    got = DenseScorer(model, [sample]).heatmap(0).scores
-    want = sample_heatmap(model, sample, context_cells=0).scores
-    assert got.shape == want.shape
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    assert np.isfinite(got).sum() > 10
-    np.testing.assert_allclose(got, want, atol=1e-4, equal_nan=True)
-
-
-def test_dense_positives_spread_over_the_allowed_shift(manifest: DatasetManifest) -> None:
-    """A positive lies within ``max_shift`` windows of the truth, and uses that room."""
-    model = get_model("effnet-lite0-siamese", weights=None, input_size=64, train_stages=0)
-    bank = FeatureBank(model, load_samples(manifest, (0,)), sampler=preset(model.name).sampler)
-    e = bank.entry(0)
-    rng = np.random.default_rng(0)
-    for max_shift in (0.125, 0.375):
-        reach = max_shift * bank.n  # in head cells (n = 4 cells per window here)
-        cells = np.array([bank.positive_cell(e, rng, max_shift) for _ in range(300)])
-        for axis in (0, 1):
-            off = cells[:, axis] - e.true_cell[axis]
-            assert np.all(np.abs(off) <= reach + 1e-9), (max_shift, off.min(), off.max())
-            # every whole cell within reach is drawn (the truth is far from the map border)
-            t = e.true_cell[axis]
-            within = range(math.ceil(t - reach), math.floor(t + reach) + 1)
-            assert len(np.unique(cells[:, axis])) == len(within)
-
-
-def test_shipped_checkpoint_loads_offline() -> None:
-    """The default model is the trained checkpoint inside the package (≤ 20 MB)."""
-    assert DEFAULT_CHECKPOINT.is_file(), f"{DEFAULT_CHECKPOINT} missing: run make model"
-    assert DEFAULT_CHECKPOINT.stat().st_size <= 20 * 1024 * 1024
-    ckpt = read_checkpoint(DEFAULT_CHECKPOINT)
-    assert ckpt.model == "effnet-lite0-siamese" and ckpt.preprocessing == "gray"
-    assert ckpt.data_hash and ckpt.config["seed"] == 0
-    # Trained on archives whose seeds are disjoint from the tests' (0-99).
-    archives = {g.split("/")[0] for g in ckpt.config["split"]["train_groups"]}
-    assert archives and all(int(a.rsplit("-", 1)[1]) >= 1000 for a in archives)
-    model, label = load_model(None)
-    assert "shipped checkpoint" in label
-    x = torch.rand(2, 1, *model.spec.input_size, generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        e = model.eval().embed(x)
-    assert e.shape == (2, model.spec.desc_dim) and torch.isfinite(e).all()
-
-
-def test_evaluate_counts_an_unscorable_photo_as_chance(
-    manifest: DatasetManifest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A photo the model cannot compare (a binary photo without rock) scores 50 %, not found."""
-    import aeroloc.train as train_module
-
-    samples = load_samples(manifest, (0, 1))
-    real = train_module.score_sample
-
-    def flat_first(model: object, sample: Sample, **kw: object) -> object:
-        if sample is samples[0]:
-            raise DataQualityError("the photo has no texture (constant gray)")
-        return real(model, sample, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(train_module, "score_sample", flat_first)
-    model = get_model("effnet-lite0-siamese", weights=None, **SMALL).eval()
-    ev = train_module.evaluate(model, samples, ks=(1,), engine="dense")
-    assert ev.n == 2 and ev.unscorable == 1
-    first = ev.per_sample[0]
-    assert first["confidence"] == 50.0 and first["hit@1"] is False
-    assert "no texture" in first["unscorable"]
-    assert "unscorable" not in ev.per_sample[1]
-    assert ev.to_dict()["unscorable"] == 1
-
-
-def test_train_command_line(manifest: DatasetManifest, tmp_path: Path) -> None:
-    """``aeroloc train`` writes the checkpoint and its side files, or exits 2 with one line."""
-    out = tmp_path / "cli.pt"
-    result = run(
-        "train", "--model", "effnet-lite0-siamese", "--data", manifest.root, "--out", out,
-        "--epochs", 1, "--batch-size", 4, "--loss", "rank", "--seed", 3,
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    ckpt = read_checkpoint(out)
-    assert ckpt.config["loss"] == "rank" and ckpt.config["epochs"] == 1
-    assert out.with_suffix(".loss.png").is_file() and out.with_suffix(".history.json").is_file()
-    for args, message in (
-        (("--model", "alexnet", "--data", manifest.root), "unknown model 'alexnet'"),
-        (("--model", "signet", "--data", tmp_path / "missing"), "missing"),
-        (("--model", "signet", "--data", manifest.root, "--loss", "rank"), "rank loss"),
-    ):
-        bad = run("train", *args, "--out", tmp_path / "bad.pt", "--epochs", 1)
-        assert bad.exit_code == 2, bad.output
-        lines = bad.output.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0], bad.output
-        assert not (tmp_path / "bad.pt").exists()
 
 
 def test_training_that_never_beats_the_start_is_flagged(trained: dict) -> None:
