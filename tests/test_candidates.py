@@ -9,7 +9,7 @@ from rasterio.crs import CRS
 
 from aeroloc.candidates import find_candidates, merge_candidates, search_box
 from aeroloc.errors import DataQualityError, InvalidInputError
-from aeroloc.evaluate import confidence_level, true_score
+from aeroloc.evaluation.metrics import confidence_level, true_score
 from aeroloc.heatmap.grid import Heatmap
 
 

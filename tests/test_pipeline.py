@@ -27,7 +27,7 @@ from aeroloc.pipeline import (
     request_from_record,
     verify_candidates,
 )
-from aeroloc.prepare import PreparedPair
+from aeroloc.preprocess.prepare import PreparedPair
 from aeroloc.verify import Matches
 
 REF_PX_M = 10.0

@@ -42,14 +42,7 @@ from affine import Affine
 from shapely.geometry import Polygon, mapping
 
 from aeroloc import __version__
-from aeroloc.aoi import (
-    AoI,
-    AoIConfig,
-    AoIRaster,
-    build_aoi,
-    check_center_in_reference,
-    crop_reference,
-)
+from aeroloc.aoi import AoI, AoIConfig, build_aoi, check_center_in_reference
 from aeroloc.candidates import Candidate, find_candidates, search_box
 from aeroloc.catalog import PhotoRecord
 from aeroloc.errors import AeroLocError, ConfigError, InvalidInputError, ModelError
@@ -65,8 +58,8 @@ from aeroloc.models import (
     list_models,
     load_checkpoint,
 )
-from aeroloc.prepare import PreparedPair, enhance_aoi_preview, gray_aoi, prepare_pair
 from aeroloc.preprocess import AveragedHistogramThreshold
+from aeroloc.preprocess.prepare import PreparedPair, enhance_aoi_preview, prepare_request
 
 RESULT_FILE = "result.json"
 CELLS_FILE = "heatmap_cells.npy"
@@ -177,37 +170,6 @@ class LocateResult:
     def status(self) -> str:
         """``accepted``, ``review``, ``rejected``, or ``unverified`` without verification."""
         return "unverified" if self.verification is None else self.verification.status
-
-
-def prepare_request(
-    request: LocateRequest,
-    *,
-    threshold: AveragedHistogramThreshold | None = None,
-    timings: dict[str, float] | None = None,
-) -> tuple[AoIRaster, PreparedPair]:
-    """The reference cropped to the request's AoI (gray), and photo and AoI prepared as locate does.
-
-    Args:
-        request: photo, references, AoI, heading and ground size (or GSD).
-        threshold: binarisation threshold (binary models); None = no binary variant.
-        timings: filled with the seconds of ``aoi`` (cropping) and ``prepare``.
-    """
-    t0 = time.perf_counter()
-    raster = gray_aoi(crop_reference(request.references, request.aoi))
-    t1 = time.perf_counter()
-    prepared = prepare_pair(
-        request.photo_path,
-        raster,
-        azimuth_deg=request.azimuth_deg,
-        ground_size_m=request.ground_size_m,
-        gsd_m=request.gsd_m,
-        rock_mask_path=request.rock_mask_path,
-        threshold=threshold,
-    )
-    if timings is not None:
-        timings["aoi"] = t1 - t0
-        timings["prepare"] = time.perf_counter() - t1
-    return raster, prepared
 
 
 def locate_photo(

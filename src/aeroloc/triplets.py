@@ -74,8 +74,8 @@ from aeroloc.files import atomic_output, read_gray, require_file, write_json
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.heatmap.grid import Heatmap, box_sums, grid_shape
 from aeroloc.models.base import Embedder
-from aeroloc.prepare import prepare_pair
 from aeroloc.preprocess import AveragedHistogramThreshold, crop_frame, gray_histogram
+from aeroloc.preprocess.prepare import prepare_pair
 
 STORE_WINDOW_PX = 256
 """Side of one window (the photo's footprint) in stored pixels."""

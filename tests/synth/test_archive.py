@@ -1,4 +1,4 @@
-"""Tests of the synthetic TMA archive generator (``aeroloc.synth``), on the tiny preset."""
+"""aeroloc.synth.archive: the tiny archive, its files, truth, determinism, DEMs and previews."""
 
 from __future__ import annotations
 
@@ -18,17 +18,15 @@ from rasterio.crs import CRS
 from scipy.ndimage import map_coordinates
 
 from aeroloc.errors import (
-    ConfigError,
     DataQualityError,
     InvalidInputError,
     MissingFileError,
     RasterReadError,
 )
 from aeroloc.geometry import photo_to_map
-from aeroloc.synth import SynthConfig, get_preset, make_archive
+from aeroloc.synth import get_preset, make_archive
 from aeroloc.synth.photo import frame_layout
 from aeroloc.synth.preview import write_previews
-from aeroloc.synth.render import Sun, cast_shadow, shadow_along_rows
 
 CSV_COLUMNS = [
     "photo_id",
@@ -342,49 +340,3 @@ def test_previews(archive: Path, truth: dict, tmp_path: Path) -> None:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(InvalidInputError, match="not in"):
         write_previews(archive, tmp_path, photo_id="CA0000V0000")
-
-
-# --------------------------------------------------------------------------- config and units
-
-
-def test_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown synth preset 'huge'"):
-        make_archive(tmp_path, seed=0, preset="huge")
-    with pytest.raises(ConfigError, match="unknown synth config key"):
-        get_preset("tiny", bogus=1)
-    with pytest.raises(ConfigError, match="image_px"):
-        SynthConfig(image_px=10)
-    with pytest.raises(ConfigError, match="finer than"):
-        SynthConfig(photo_gsd_m=12.0)
-    with pytest.raises(ConfigError, match="does not fit"):
-        SynthConfig(scene_size_m=5000.0)
-    with pytest.raises(InvalidInputError, match="seed must be a non-negative integer"):
-        make_archive(tmp_path, seed=-1, preset="tiny")
-
-
-def test_presets() -> None:
-    default = get_preset("default")
-    assert (default.n_lines, default.photos_per_line, default.scene_size_m) == (3, 8, 40_000.0)
-    assert default.image_px >= 2000 and default.photo_gsd_m == 2.0
-    assert default.nominal_altitude_m == pytest.approx(2400 * 2.0 * 152.4 / 228.6)
-    tiny = get_preset("tiny")
-    assert (tiny.n_lines, tiny.photos_per_line, tiny.image_px) == (1, 3, 1000)
-
-
-def test_shadow_ray_march_known_answer() -> None:
-    # a 100 m wall on flat ground, sun at 45°: shadow 100 m long behind it
-    h = np.zeros((2, 200), np.float32)
-    h[:, 10] = 100.0
-    mask = shadow_along_rows(h, 1.0, 1.0, eps_m=0.2)
-    assert not mask[:, :11].any()
-    assert mask[:, 11:110].all() and not mask[:, 110:].any()
-
-
-def test_cast_shadow_follows_the_sun() -> None:
-    # a tower in the middle of a flat 10 m DEM; sun from the east (az 90°) at 45°
-    dem = np.zeros((101, 101), np.float32)
-    dem[48:53, 48:53] = 200.0
-    shadow = cast_shadow(dem, 10.0, Sun(azimuth_deg=90.0, elevation_deg=45.0))
-    assert shadow[50, 60] < 0.1  # east of the tower: lit
-    assert shadow[50, 40] > 0.9 and shadow[50, 35] > 0.9  # west: in its 200 m shadow
-    assert shadow[50, 20] < 0.1  # beyond the shadow's end
