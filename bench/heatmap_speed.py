@@ -35,7 +35,8 @@ ENGINES = ("naive", "batched", "dense", "trunk-only")
 def prepared(archive: Path, buffer_m: float):
     from aeroloc.aoi import AoIConfig, PartialOverlapWarning
     from aeroloc.catalog import read_catalog
-    from aeroloc.pipeline import prepare_request, request_from_record
+    from aeroloc.pipeline import request_from_record
+    from aeroloc.preprocess.prepare import prepare_request
 
     record = read_catalog(archive / "catalog.gpkg").records[0]
     with warnings.catch_warnings():

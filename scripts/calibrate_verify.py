@@ -47,9 +47,9 @@ from shapely.geometry import Polygon
 
 from aeroloc.aoi import AoIConfig
 from aeroloc.batch.loop import PhotoJob, PhotoOutcome, archive_jobs, run_jobs
-from aeroloc.candidates import Candidate
 from aeroloc.errors import InvalidInputError
 from aeroloc.evaluation.evaluate import CORRECT_IOU, footprint_iou
+from aeroloc.heatmap.candidates import Candidate
 from aeroloc.heatmap.engines import HeatmapConfig
 from aeroloc.io.archive import Archive, is_archive, read_archive
 from aeroloc.pipeline import (
@@ -113,7 +113,7 @@ def examples_of_photo(
     job: PhotoJob, *, net: Any, label: str, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     """Verify the top candidates and the true window of one photo; one row per fit."""
-    from aeroloc.candidates import find_candidates
+    from aeroloc.heatmap.candidates import find_candidates
     from aeroloc.heatmap.engines import compute_heatmap
 
     truth = job.truth

@@ -10,8 +10,8 @@ import pytest
 from affine import Affine
 from shapely.geometry import Polygon, shape
 
-from aeroloc.candidates import search_box
 from aeroloc.georef import read_gcp_geotiff, read_points
+from aeroloc.heatmap.candidates import search_box
 from aeroloc.heatmap.engines import HeatmapConfig
 from aeroloc.io.results import SCHEMA_VERSION, BestRecord, read_result
 from aeroloc.pipeline import locate_photo, prepare_request

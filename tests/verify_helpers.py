@@ -14,11 +14,11 @@ import pytest
 from affine import Affine
 
 from aeroloc.aoi import AoIConfig
-from aeroloc.candidates import Candidate
 from aeroloc.catalog import read_catalog
+from aeroloc.heatmap.candidates import Candidate
 from aeroloc.heatmap.grid import Heatmap, grid_shape
 from aeroloc.pipeline import LocateRequest, request_from_record
-from aeroloc.prepare import PreparedPair
+from aeroloc.preprocess.prepare import PreparedPair
 from aeroloc.synth import make_archive
 from aeroloc.verify import Matches
 from aeroloc.verify.matching import MODEL_KINDS

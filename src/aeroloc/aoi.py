@@ -465,6 +465,35 @@ def save_aoi(aoi_raster: AoIRaster, path: str | os.PathLike[str]) -> Path:
     )
 
 
+def read_aoi(path: str | os.PathLike[str]) -> AoIRaster:
+    """Read a georeferenced, north-up AoI raster (e.g. written by :func:`save_aoi`).
+
+    Nodata becomes NaN; the polygon is the raster's extent.
+
+    Raises:
+        RasterReadError: corrupt data.
+        InvalidInputError: the grid is rotated or its pixels are not square.
+    """
+    with open_raster(path, what="AoI raster", need_crs=True) as ds:
+        try:
+            data = ds.read(masked=True)
+        except RasterioIOError as exc:
+            raise RasterReadError(f"cannot read AoI raster {path}: corrupt data ({exc})") from exc
+        transform, crs, bounds = ds.transform, ds.crs, ds.bounds
+    if not _is_north_up(transform) or not math.isclose(transform.a, -transform.e):
+        raise InvalidInputError(
+            f"AoI raster {path} must be north-up with square pixels, found the grid {transform}"
+        )
+    return AoIRaster(
+        data=np.asarray(np.ma.filled(data.astype(np.float32), np.nan)),
+        transform=transform,
+        crs=crs,
+        polygon=box(*bounds),
+        resolution_m=float(transform.a),
+        sources=(Path(path),),
+    )
+
+
 def aoi_polygon_to_gpkg(aoi: AoI, path: str | os.PathLike[str]) -> Path:
     """Write the AoI and the rough footprint as two polygons (layer ``aoi``), atomically.
 

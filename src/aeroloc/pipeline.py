@@ -49,11 +49,11 @@ from aeroloc.aoi import (
     crop_reference,
     save_aoi,
 )
-from aeroloc.candidates import Candidate, find_candidates
 from aeroloc.catalog import PhotoRecord, parse_column_map, read_catalog
 from aeroloc.errors import CatalogError, InvalidInputError, ModelError
 from aeroloc.files import open_raster
 from aeroloc.georef import GeorefOutputs, write_georef_outputs
+from aeroloc.heatmap.candidates import Candidate, find_candidates
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.heatmap.grid import Heatmap
 from aeroloc.heatmap.io import save_heatmap_png, save_heatmap_tif
@@ -75,8 +75,8 @@ from aeroloc.models import (
     list_models,
     load_checkpoint,
 )
-from aeroloc.prepare import PreparedPair, enhance_aoi_preview, gray_aoi, prepare_pair
 from aeroloc.preprocess import AveragedHistogramThreshold
+from aeroloc.preprocess.prepare import PreparedPair, enhance_aoi_preview, prepare_request
 from aeroloc.verify.walk import (
     Verification,
     VerifyConfig,
@@ -302,37 +302,6 @@ class LocateResult:
     def status(self) -> str:
         """``accepted``, ``review``, ``rejected``, or ``unverified`` without verification."""
         return "unverified" if self.verification is None else self.verification.status
-
-
-def prepare_request(
-    request: LocateRequest,
-    *,
-    threshold: AveragedHistogramThreshold | None = None,
-    timings: dict[str, float] | None = None,
-) -> tuple[AoIRaster, PreparedPair]:
-    """The reference cropped to the request's AoI (gray), and photo and AoI prepared as locate does.
-
-    Args:
-        request: photo, references, AoI, heading and ground size (or GSD).
-        threshold: binarisation threshold (binary models); None = no binary variant.
-        timings: filled with the seconds of ``aoi`` (cropping) and ``prepare``.
-    """
-    t0 = time.perf_counter()
-    raster = gray_aoi(crop_reference(request.references, request.aoi))
-    t1 = time.perf_counter()
-    prepared = prepare_pair(
-        request.photo_path,
-        raster,
-        azimuth_deg=request.azimuth_deg,
-        ground_size_m=request.ground_size_m,
-        gsd_m=request.gsd_m,
-        rock_mask_path=request.rock_mask_path,
-        threshold=threshold,
-    )
-    if timings is not None:
-        timings["aoi"] = t1 - t0
-        timings["prepare"] = time.perf_counter() - t1
-    return raster, prepared
 
 
 def locate_photo(

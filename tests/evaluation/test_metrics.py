@@ -55,3 +55,21 @@ def test_rank_of_truth_and_recall() -> None:
     assert rank_of_truth([900.0, 400.0], 50.0) is None
     assert recall_at(2, (1, 5)) == {1: False, 5: True}
     assert recall_at(None, (1,)) == {1: False}
+
+
+def test_confidence_level_on_hand_computed_heatmap():
+    s = np.array(
+        [
+            [0.1, 0.2, 0.3],
+            [0.4, 0.9, 0.5],
+            [0.6, 0.7, 0.8],
+        ]
+    )
+    # true score at (1, 1): mean of 0.9, 0.2, 0.7, 0.4, 0.5 = 0.54
+    assert true_score(s, 1, 1) == pytest.approx(0.54)
+    # 5 of 9 scores lie below 0.54 → 55.6 %
+    assert confidence_level(s, 1, 1) == pytest.approx(100 * 5 / 9)
+    # corner: (0, 0), (1, 0), (0, 1) → mean 0.2333; 0.1 and 0.2 lower → 22.2 %
+    assert confidence_level(s, 0, 0) == pytest.approx(100 * 2 / 9)
+    s[0, 1] = np.nan
+    assert true_score(s, 0, 0) == pytest.approx(0.25)

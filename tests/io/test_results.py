@@ -11,9 +11,9 @@ from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import Polygon, box
 
-from aeroloc.candidates import Candidate
 from aeroloc.errors import InvalidInputError, MissingFileError
 from aeroloc.georef import PhotoTransform
+from aeroloc.heatmap.candidates import Candidate
 from aeroloc.heatmap.grid import Heatmap
 from aeroloc.io.results import (
     CELLS_FILE,

@@ -11,10 +11,10 @@ import pytest
 from affine import Affine
 from shapely.geometry import Polygon
 
-from aeroloc.candidates import search_box
 from aeroloc.errors import ConfigError, ModelError
+from aeroloc.heatmap.candidates import search_box
 from aeroloc.pipeline import prepare_request
-from aeroloc.prepare import PreparedPair
+from aeroloc.preprocess.prepare import PreparedPair
 from aeroloc.verify import AcceptanceRules, Matches
 from aeroloc.verify.matching import MODEL_KINDS
 from aeroloc.verify.walk import VerifyConfig, verify_candidates

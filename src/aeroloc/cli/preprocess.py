@@ -60,29 +60,22 @@ def preprocess(
     reference (gray, rock mask), rotates the AoI to the heading and
     histogram-matches the photo to it. PHOTO defaults to the catalog's path.
     """
-    from aeroloc.aoi import AoIConfig, build_aoi, check_center_in_reference, crop_reference
-    from aeroloc.errors import CatalogError, InvalidInputError
-    from aeroloc.pipeline import catalog_record
-    from aeroloc.preprocess import run_preprocess
+    from aeroloc.errors import CatalogError
+    from aeroloc.pipeline import request_from_catalog
+    from aeroloc.preprocess.run import preprocess_photo
 
     if catalog is None:
         raise CatalogError("preprocess needs --catalog and --photo-id to place the AoI")
-    record = catalog_record(catalog, photo_id, references, columns=columns, crs=catalog_crs)
-    photo_path = photo or record.path
-    if photo_path is None:
-        raise CatalogError(f"photo {record.photo_id} has no path in the catalog: give PHOTO")
-    azimuth = azimuth_deg if azimuth_deg is not None else record.azimuth_deg
-    if azimuth is None:
-        raise InvalidInputError("no heading: give --azimuth-deg or an azimuth_deg column")
-    check_center_in_reference(record, references)
-    raster = crop_reference(references, build_aoi(record, AoIConfig(buffer_m=buffer_m)))
-    outputs = run_preprocess(
-        photo_path=photo_path,
-        aoi=raster,
-        azimuth_deg=azimuth,
-        out_dir=out_dir,
+    request = request_from_catalog(
+        catalog,
+        photo_id,
+        references,
+        columns=columns,
+        catalog_crs=catalog_crs,
+        azimuth_deg=azimuth_deg,
+        buffer_m=buffer_m,
+        photo_path=photo,
         rock_mask_path=rock_mask,
-        threshold_path=threshold_path,
-        binarize=binarize,
     )
-    report(f"preprocessed photo {record.photo_id}:", outputs.paths())
+    outputs = preprocess_photo(request, out_dir, threshold_path=threshold_path, binarize=binarize)
+    report(f"preprocessed photo {request.photo_id}:", outputs.paths())

@@ -9,7 +9,7 @@ All engines take the same inputs and return the same :class:`Heatmap`:
   scale (as for ``dense``), and windows are sliced from it lazily and embedded
   in batches of bounded size. ``naive`` cuts and resizes every window on its
   own, as the thesis did; at the seams of the resampling the two differ by
-  interpolation only (same ranking; tests/test_heatmap.py).
+  interpolation only (same ranking; tests/heatmap/test_engines.py).
 * ``dense`` — the whole AoI is resized once so that a window becomes the model's
   input size, goes once through the fully convolutional trunk, and the head
   runs on the feature map at each window's position
@@ -28,6 +28,10 @@ photo has no surroundings and is embedded alone (padding it with its mean
 gray, tried first, lowered recall@1 from 80 % to 68 %). One cell costs about
 1.6× per window in ``batched``; ``dense`` is the default.
 
+Engines are registered by name (:func:`register_engine`, :func:`list_engines`);
+:class:`HeatmapConfig` accepts only registered names. A new engine is one
+function ``(EngineInputs) -> scores [R x C]`` with ``@register_engine("name")``.
+
 Nodata: a window with more than ``max_nodata`` of its pixels NaN scores NaN
 and is never ranked; smaller gaps (and context beyond the AoI) are filled with
 the AoI's mean before embedding.
@@ -38,7 +42,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -50,8 +53,6 @@ from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
 from aeroloc.heatmap.grid import Heatmap, box_sums, grid_shape
 from aeroloc.models.base import Embedder
 
-Engine = Literal["naive", "batched", "dense"]
-ENGINES: tuple[str, ...] = ("naive", "batched", "dense")
 Progress = Callable[[int, int], None]
 
 
@@ -60,7 +61,8 @@ class HeatmapConfig:
     """How windows are cut and scored.
 
     Attributes:
-        engine: ``naive``, ``batched`` or ``dense``.
+        engine: a registered engine (:func:`list_engines`): ``naive``,
+            ``batched`` or ``dense``.
         stride_fraction: window step as a fraction of the window (0.25 = a quarter).
         batch_size: windows per forward pass (``batched``); None = the
             model's ``batch_windows`` (4 for the default model, whose
@@ -77,8 +79,8 @@ class HeatmapConfig:
     context_cells: int = 1
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise ConfigError(f"unknown engine {self.engine!r}; valid: {', '.join(ENGINES)}")
+        if self.engine not in _ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; valid: {', '.join(list_engines())}")
         if not 0.0 < self.stride_fraction <= 1.0:
             raise ConfigError(f"stride_fraction must be in (0, 1], got {self.stride_fraction}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -87,6 +89,65 @@ class HeatmapConfig:
             raise ConfigError(f"max_nodata must be in [0, 1), got {self.max_nodata}")
         if not 0 <= self.context_cells <= 4:
             raise ConfigError(f"context_cells must be 0-4, got {self.context_cells}")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EngineInputs:
+    """What :func:`compute_heatmap` hands every engine.
+
+    Attributes:
+        model: the model, in eval mode, prepared for inference.
+        photo_batch: ``[1 x 1 x h x w]`` the photo at the model's input size.
+        anchor: ``[1 x D]`` its embedding.
+        aoi: ``[H x W]`` gray in [0, 1], NaN = nodata.
+        valid: ``[R x C]`` bool, the heatmap cells to score.
+        cells: ``(row, col)`` of the valid cells, in row-major order.
+        stride_px: heatmap stride in AoI pixels.
+        scale: how windows map to model inputs.
+        fill: value for NaN and for context beyond the AoI (the AoI's mean).
+        config: the heatmap configuration.
+        progress: called with (done, total) windows.
+    """
+
+    model: Embedder
+    photo_batch: torch.Tensor
+    anchor: torch.Tensor
+    aoi: np.ndarray
+    valid: np.ndarray
+    cells: list[tuple[int, int]]
+    stride_px: int
+    scale: WindowScale
+    fill: float
+    config: HeatmapConfig
+    progress: Progress | None = None
+
+    def report(self, done: int) -> None:
+        """Tell ``progress`` that ``done`` of the windows are scored."""
+        if self.progress:
+            self.progress(done, len(self.cells))
+
+
+#: An engine: the ``[R x C]`` float32 scores of the valid cells (NaN elsewhere),
+#: run under ``torch.inference_mode``.
+EngineFn = Callable[[EngineInputs], np.ndarray]
+_ENGINES: dict[str, EngineFn] = {}
+
+
+def register_engine(name: str) -> Callable[[EngineFn], EngineFn]:
+    """Decorator registering an engine function under ``name`` (for :class:`HeatmapConfig`)."""
+
+    def add(fn: EngineFn) -> EngineFn:
+        if name in _ENGINES:
+            raise ConfigError(f"heatmap engine {name!r} is already registered")
+        _ENGINES[name] = fn
+        return fn
+
+    return add
+
+
+def list_engines() -> list[str]:
+    """Names of the registered heatmap engines, in registration order."""
+    return list(_ENGINES)
 
 
 def to_model_input(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
@@ -267,47 +328,25 @@ def compute_heatmap(
     model.eval()
     # Channels-last weights, and ResNet-50's batch norms folded: same scores, faster.
     model = model.for_inference()
-    scores = np.full(shape, np.nan, dtype=np.float32)
     cells = [(int(r), int(c)) for r, c in zip(*np.nonzero(valid), strict=True)]
     t0 = time.perf_counter()
     with torch.inference_mode():
         # The photo has no surroundings: it is embedded alone, as in training.
         photo_batch = _as_batch([photo_in])
-        anchor = model.embed(photo_batch)  # [1 x D]
-        if cfg.engine == "naive":
-            for i, (r, c) in enumerate(cells):
-                # The thesis's way: both branches for every pair, one pair at a time.
-                a = model.embed(photo_batch)
-                w = cut_window(aoi, r * stride_px, c * stride_px, scale, fill)
-                e = embed_in_context(model, _as_batch([w]), cfg.context_cells)
-                scores[r, c] = float(model.similarity(a, e)[0])
-                if progress:
-                    progress(i + 1, len(cells))
-        elif cfg.engine == "batched":
-            scaled = model_scale_aoi(aoi, scale, fill)
-            windows = _scaled_windows(scaled, cells, stride_px, scale)
-            bs = cfg.batch_size or model.batch_windows
-            for start in range(0, len(cells), bs):
-                chunk = cells[start : start + bs]
-                batch = _as_batch([next(windows) for _ in chunk])
-                sims = model.similarity(anchor, embed_in_context(model, batch, cfg.context_cells))
-                for (r, c), v in zip(chunk, sims.numpy(), strict=True):
-                    scores[r, c] = v
-                if progress:
-                    progress(start + len(chunk), len(cells))
-        else:
-            fmap = model.trunk(_as_batch([model_scale_aoi(aoi, scale, fill)]))
-            scores = dense_cell_scores(
-                model,
-                anchor[0],
-                fmap,
-                valid,
-                stride_px=stride_px,
-                input_per_px=(scale.input_hw[0] / window_px, scale.input_hw[1] / window_px),
-                offset_cells=cfg.context_cells,
-            )
-            if progress:
-                progress(len(cells), len(cells))
+        inputs = EngineInputs(
+            model=model,
+            photo_batch=photo_batch,
+            anchor=model.embed(photo_batch),  # [1 x D]
+            aoi=aoi,
+            valid=valid,
+            cells=cells,
+            stride_px=stride_px,
+            scale=scale,
+            fill=fill,
+            config=cfg,
+            progress=progress,
+        )
+        scores = _ENGINES[cfg.engine](inputs)
     elapsed = time.perf_counter() - t0
     return Heatmap(
         scores=scores,
@@ -319,6 +358,56 @@ def compute_heatmap(
         engine=cfg.engine,
         timings_s={"heatmap": elapsed},
     )
+
+
+@register_engine("naive")
+def naive_engine(inputs: EngineInputs) -> np.ndarray:
+    """The thesis's way: both branches for every pair, one pair at a time."""
+    model, cfg, stride_px = inputs.model, inputs.config, inputs.stride_px
+    scores = np.full(inputs.valid.shape, np.nan, dtype=np.float32)
+    for i, (r, c) in enumerate(inputs.cells):
+        a = model.embed(inputs.photo_batch)
+        w = cut_window(inputs.aoi, r * stride_px, c * stride_px, inputs.scale, inputs.fill)
+        e = embed_in_context(model, _as_batch([w]), cfg.context_cells)
+        scores[r, c] = float(model.similarity(a, e)[0])
+        inputs.report(i + 1)
+    return scores
+
+
+@register_engine("batched")
+def batched_engine(inputs: EngineInputs) -> np.ndarray:
+    """The photo embedded once; windows sliced from the model-scale AoI, embedded in batches."""
+    model, cfg, cells = inputs.model, inputs.config, inputs.cells
+    scores = np.full(inputs.valid.shape, np.nan, dtype=np.float32)
+    scaled = model_scale_aoi(inputs.aoi, inputs.scale, inputs.fill)
+    windows = _scaled_windows(scaled, cells, inputs.stride_px, inputs.scale)
+    bs = cfg.batch_size or model.batch_windows
+    for start in range(0, len(cells), bs):
+        chunk = cells[start : start + bs]
+        batch = _as_batch([next(windows) for _ in chunk])
+        sims = model.similarity(inputs.anchor, embed_in_context(model, batch, cfg.context_cells))
+        for (r, c), v in zip(chunk, sims.numpy(), strict=True):
+            scores[r, c] = v
+        inputs.report(start + len(chunk))
+    return scores
+
+
+@register_engine("dense")
+def dense_engine(inputs: EngineInputs) -> np.ndarray:
+    """One trunk pass over the model-scale AoI, the head at each window (dense_cell_scores)."""
+    model, scale = inputs.model, inputs.scale
+    fmap = model.trunk(_as_batch([model_scale_aoi(inputs.aoi, scale, inputs.fill)]))
+    scores = dense_cell_scores(
+        model,
+        inputs.anchor[0],
+        fmap,
+        inputs.valid,
+        stride_px=inputs.stride_px,
+        input_per_px=(scale.input_hw[0] / scale.window_px, scale.input_hw[1] / scale.window_px),
+        offset_cells=inputs.config.context_cells,
+    )
+    inputs.report(len(inputs.cells))
+    return scores
 
 
 def dense_cell_scores(

@@ -37,7 +37,6 @@ from affine import Affine
 from shapely.geometry import mapping, shape
 
 from aeroloc import __version__
-from aeroloc.candidates import Candidate
 from aeroloc.errors import InvalidInputError, MissingFileError
 from aeroloc.files import atomic_output, parse_crs, write_json
 from aeroloc.georef import (
@@ -47,11 +46,12 @@ from aeroloc.georef import (
     WARPED_FILE,
     GeorefOutputs,
 )
+from aeroloc.heatmap.candidates import Candidate
 from aeroloc.heatmap.grid import Heatmap
 
 if TYPE_CHECKING:
     from aeroloc.pipeline import LocateRequest
-    from aeroloc.prepare import PreparedPair
+    from aeroloc.preprocess.prepare import PreparedPair
     from aeroloc.verify.walk import TriedCandidate, Verification
 
 RESULT_FILE = "result.json"

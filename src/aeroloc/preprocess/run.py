@@ -1,10 +1,11 @@
-"""Raster-level entry point of the preprocessing stage (what ``aeroloc preprocess`` calls).
+"""What ``aeroloc preprocess`` writes: stage 3's arrays as rasters, metadata and a preview.
 
-Photo: crop the frame → (optional) averaged-histogram binarisation →
-histogram matching to the enhanced AoI. Reference AoI: RGB → gray → rock mask
-→ shadow lift / rock darkening → rotation to the photo's heading. Everything is
-computed first and written afterwards, each file atomically, so a failure
-leaves no partial output.
+The arrays come from :func:`aeroloc.preprocess.prepare.prepare_steps`, the
+composition ``locate`` and training use, so the files and the preview show
+exactly what the model scores: the photo at the AoI's pixel size,
+histogram-matched to the rotated, enhanced AoI (both in [0, 1]), and with
+``binarize`` the binary photo. Everything is computed first and written
+afterwards, each file atomically, so a failure leaves no partial output.
 """
 
 from __future__ import annotations
@@ -14,59 +15,27 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from affine import Affine
-from rasterio.crs import CRS
-from rasterio.errors import RasterioIOError
 
-from aeroloc.errors import CRSError, InvalidInputError, RasterReadError
-from aeroloc.files import open_raster, parse_crs, read_gray, write_geotiff, write_json, write_png
+from aeroloc.aoi import AoIRaster
+from aeroloc.files import write_geotiff, write_json, write_png
 from aeroloc.preprocess.binarize import AveragedHistogramThreshold
-from aeroloc.preprocess.enhance import (
-    EnhanceConfig,
-    enhance_reference,
-    rasterize_rock_mask,
-    rgb_to_gray,
+from aeroloc.preprocess.enhance import EnhanceConfig
+from aeroloc.preprocess.frame import FrameConfig
+from aeroloc.preprocess.prepare import (
+    PhotoRequest,
+    PreparationSteps,
+    crop_photo,
+    gray_aoi,
+    prepare_steps,
+    request_aoi,
 )
-from aeroloc.preprocess.frame import FrameConfig, FrameCrop, detect_frame
-from aeroloc.preprocess.histmatch import match_histogram
-from aeroloc.preprocess.rotate import RotatedAoI, rotate_aoi
 
 _MASK_OUTSIDE = 255  # nodata of the rotated rock mask (0 = no rock, 1 = rock)
 _PREVIEW_PX = 700
-
-
-class AoIRasterLike(Protocol):
-    """Anything with AoI bands, their grid and CRS (e.g. ``aeroloc.aoi.AoIRaster``)."""
-
-    @property
-    def data(self) -> np.ndarray:
-        """Bands ``[B x H x W]`` (or ``[H x W]``), NaN = nodata."""
-
-    @property
-    def transform(self) -> Affine:
-        """Pixel → map Affine."""
-
-    @property
-    def crs(self) -> CRS:
-        """Map CRS."""
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class ReferenceArrays:
-    """AoI bands with their grid, as read by :func:`read_reference`.
-
-    Attributes:
-        data: float32 ``[B x H x W]``, NaN = nodata.
-        transform: pixel → map Affine.
-        crs: map CRS.
-    """
-
-    data: np.ndarray
-    transform: Affine
-    crs: CRS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,24 +58,43 @@ class PreprocessOutputs:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def read_reference(path: str | os.PathLike[str]) -> ReferenceArrays:
-    """Read a georeferenced AoI raster (e.g. written by ``aeroloc aoi``) as float32 bands."""
-    with open_raster(path, what="AoI raster", need_crs=True) as ds:
-        try:
-            data = ds.read(masked=True)
-        except RasterioIOError as exc:
-            raise RasterReadError(f"cannot read AoI raster {path}: corrupt data ({exc})") from exc
-        transform, crs = ds.transform, ds.crs
-    arr = np.ma.filled(data.astype(np.float32), np.nan)
-    return ReferenceArrays(data=np.asarray(arr), transform=transform, crs=crs)
+def preprocess_photo(
+    request: PhotoRequest,
+    out_dir: str | os.PathLike[str],
+    *,
+    threshold_path: str | os.PathLike[str] | None = None,
+    binarize: bool = False,
+) -> PreprocessOutputs:
+    """Stage 3 of one photo as ``locate`` runs it, written to ``out_dir`` (:func:`run_preprocess`).
+
+    Args:
+        request: photo, references, AoI, heading, ground size and rock mask
+            (e.g. from :func:`aeroloc.pipeline.request_from_record`).
+        out_dir: output folder (created).
+        threshold_path: averaged-histogram threshold JSON; implies ``binarize``.
+        binarize: also write a binary photo.
+    """
+    return run_preprocess(
+        photo_path=request.photo_path,
+        aoi=request_aoi(request),
+        azimuth_deg=request.azimuth_deg,
+        ground_size_m=request.ground_size_m,
+        gsd_m=request.gsd_m,
+        out_dir=out_dir,
+        rock_mask_path=request.rock_mask_path,
+        threshold_path=threshold_path,
+        binarize=binarize,
+    )
 
 
 def run_preprocess(
     *,
     photo_path: str | os.PathLike[str],
-    aoi: AoIRasterLike,
+    aoi: AoIRaster,
     azimuth_deg: float,
     out_dir: str | os.PathLike[str],
+    ground_size_m: float | None = None,
+    gsd_m: float | None = None,
     rock_mask_path: str | os.PathLike[str] | None = None,
     threshold_path: str | os.PathLike[str] | None = None,
     binarize: bool = False,
@@ -117,9 +105,11 @@ def run_preprocess(
 
     Args:
         photo_path: scanned photo (un-referenced TIFF, gray or RGB).
-        aoi: AoI bands, transform and CRS (e.g. ``aeroloc.aoi.AoIRaster``).
+        aoi: the reference cropped to the AoI (e.g. ``aeroloc.aoi.read_aoi``).
         azimuth_deg: flight heading of the photo, clockwise from grid north.
         out_dir: output folder (created).
+        ground_size_m: side of the photo's ground footprint; or None with ``gsd_m``.
+        gsd_m: ground size of one scan pixel, when ``ground_size_m`` is None.
         rock_mask_path: rock-outcrop polygons; without them the AoI is only
             converted to gray and stretched (no shadow lift).
         threshold_path: averaged-histogram threshold JSON; implies ``binarize``.
@@ -133,16 +123,9 @@ def run_preprocess(
     """
     frame_cfg = frame_config or FrameConfig()
     enhance_cfg = enhance_config or EnhanceConfig()
-    az = _azimuth(azimuth_deg)
-    data, transform, crs = _aoi_parts(aoi)
-    out = Path(out_dir)
-
-    # Photo: frame, binarisation.
-    scan = read_gray(photo_path, what="photo")
-    crop = detect_frame(scan, frame_cfg)
-    photo = _as_uint8_if_exact(crop.apply(scan))
-    threshold: AveragedHistogramThreshold | None = None
-    threshold_written = False
+    cropped = crop_photo(photo_path, frame_cfg)
+    photo = _as_uint8_if_exact(cropped.image)
+    threshold = None
     if threshold_path is not None:
         threshold = AveragedHistogramThreshold.load(threshold_path)
     elif binarize:
@@ -152,112 +135,74 @@ def run_preprocess(
             stacklevel=2,
         )
         threshold = AveragedHistogramThreshold.from_photos([photo])
-        threshold_written = True
-    binary = None if threshold is None else threshold.binarize(photo)
-
-    # Reference: gray, rock mask, enhancement, rotation.
-    gray = rgb_to_gray(data)
-    height, width = gray.shape
-    rock = None
-    if rock_mask_path is not None:
-        rock = rasterize_rock_mask(
-            rock_mask_path,
-            transform=transform,
-            shape=(height, width),
-            crs=crs,
-            open_px=enhance_cfg.open_px,
-            close_px=enhance_cfg.close_px,
-            all_touched=enhance_cfg.all_touched,
-        )
-    enhanced = enhance_reference(gray, rock, enhance_cfg)
-    rotated = rotate_aoi(enhanced, transform=transform, crs=crs, azimuth_deg=az)
-    rock_rotated = None
-    if rock is not None:
-        rock_f = np.where(np.isfinite(gray), rock.astype(np.float32), np.nan)
-        rock_rotated = rotate_aoi(
-            rock_f, transform=transform, crs=crs, azimuth_deg=az, resampling="nearest"
-        )
-
-    # Photo → AoI histogram matching (the unrotated AoI: same pixels, no resampling).
-    matched = np.clip(np.rint(match_histogram(photo, enhanced)), 0, 255).astype(np.uint8)
-
-    # Write.
-    paths: dict[str, Path] = {}
-    paths["photo_cropped"] = write_geotiff(out / "photo_cropped.tif", photo)
-    paths["photo_matched"] = write_geotiff(out / "photo_matched.tif", matched)
-    if binary is not None:
-        binary_u8 = np.where(binary, np.uint8(255), np.uint8(0))
-        paths["photo_binary"] = write_geotiff(out / "photo_binary.tif", binary_u8)
-    if threshold is not None and threshold_written:
+    steps = prepare_steps(
+        cropped,
+        aoi,
+        azimuth_deg=azimuth_deg,
+        ground_size_m=ground_size_m,
+        gsd_m=gsd_m,
+        rock_mask_path=rock_mask_path,
+        threshold=threshold,
+        enhance=enhance_cfg,
+        photo_name=str(photo_path),
+    )
+    out = Path(out_dir)
+    paths = {"photo_cropped": write_geotiff(out / "photo_cropped.tif", photo)}
+    paths.update(_write_rasters(out, steps, aoi))
+    if threshold is not None and threshold_path is None:
         paths["threshold"] = threshold.save(out / "threshold.json")
-    paths["aoi_enhanced"] = write_geotiff(
-        out / "aoi_enhanced.tif", enhanced, transform=transform, crs=crs, nodata=float("nan")
-    )
-    paths["aoi_rotated"] = write_geotiff(
-        out / "aoi_rotated.tif",
-        rotated.data,
-        transform=rotated.inverse,
-        crs=crs,
-        nodata=float("nan"),
-    )
-    if rock is not None and rock_rotated is not None:
-        paths["rock_mask"] = write_geotiff(
-            out / "rock_mask.tif", rock.astype(np.uint8), transform=transform, crs=crs
-        )
-        rr = rock_rotated.data[0]
-        rr_u8 = np.where(np.isfinite(rr), np.nan_to_num(rr), _MASK_OUTSIDE).astype(np.uint8)
-        paths["rock_mask_rotated"] = write_geotiff(
-            out / "rock_mask_rotated.tif",
-            rr_u8,
-            transform=rock_rotated.inverse,
-            crs=crs,
-            nodata=_MASK_OUTSIDE,
-        )
-    paths["preview"] = write_png(
-        out / "preview.png",
-        _preview(scan, crop, matched, binary, gray, rock, enhanced, rotated),
-    )
+    paths["preview"] = write_png(out / "preview.png", _preview(steps, gray_aoi(aoi).data[0]))
     meta = _metadata(
         photo_path=Path(photo_path),
-        crop=crop,
+        steps=steps,
+        aoi=aoi,
         threshold=threshold,
-        rotated=rotated,
-        transform=transform,
-        crs=crs,
-        shape=(height, width),
-        rock=rock,
-        frame_cfg=frame_cfg,
-        enhance_cfg=enhance_cfg,
+        config={"frame": asdict(frame_cfg), "enhance": asdict(enhance_cfg)},
         outputs={**paths, "metadata": out / "preprocess.json"},
     )
     paths["metadata"] = write_json(out / "preprocess.json", meta)
     return PreprocessOutputs(**paths)
 
 
-def _azimuth(value: Any) -> float:
-    try:
-        az = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"azimuth_deg must be a number, found {value!r}") from None
-    if not math.isfinite(az):
-        raise InvalidInputError(f"azimuth_deg must be finite, found {value!r}")
-    return az % 360.0
-
-
-def _aoi_parts(aoi: Any) -> tuple[np.ndarray, Affine, CRS]:
-    for name in ("data", "transform", "crs"):
-        if not hasattr(aoi, name):
-            raise InvalidInputError(
-                f"aoi must have data, transform and crs attributes, found {type(aoi).__name__} "
-                f"without {name!r}"
-            )
-    if aoi.crs is None:
-        raise CRSError("AoI has no CRS: expected the reference CRS (e.g. EPSG:3031)")
-    if not isinstance(aoi.transform, Affine):
-        raise InvalidInputError(
-            f"aoi.transform must be an affine.Affine, found {type(aoi.transform).__name__}"
+def _write_rasters(out: Path, steps: PreparationSteps, aoi: AoIRaster) -> dict[str, Path]:
+    """The matched and binary photo, the enhanced and rotated AoI and the rock masks."""
+    pair = steps.pair
+    rotated = pair.aoi
+    paths = {"photo_matched": write_geotiff(out / "photo_matched.tif", pair.photo)}
+    if pair.photo_binary is not None:
+        binary_u8 = np.where(pair.photo_binary >= 0.5, np.uint8(255), np.uint8(0))
+        paths["photo_binary"] = write_geotiff(out / "photo_binary.tif", binary_u8)
+    paths["aoi_enhanced"] = write_geotiff(
+        out / "aoi_enhanced.tif",
+        steps.enhanced,
+        transform=aoi.transform,
+        crs=rotated.crs,
+        nodata=float("nan"),
+    )
+    paths["aoi_rotated"] = write_geotiff(
+        out / "aoi_rotated.tif",
+        rotated.data,
+        transform=rotated.inverse,
+        crs=rotated.crs,
+        nodata=float("nan"),
+    )
+    if steps.rock is not None and pair.rock is not None:
+        paths["rock_mask"] = write_geotiff(
+            out / "rock_mask.tif",
+            steps.rock.astype(np.uint8),
+            transform=aoi.transform,
+            crs=rotated.crs,
         )
-    return aoi.data, aoi.transform, parse_crs(aoi.crs)
+        inside = np.isfinite(pair.aoi_gray)
+        rr_u8 = np.where(inside, pair.rock.astype(np.uint8), np.uint8(_MASK_OUTSIDE))
+        paths["rock_mask_rotated"] = write_geotiff(
+            out / "rock_mask_rotated.tif",
+            rr_u8,
+            transform=rotated.inverse,
+            crs=rotated.crs,
+            nodata=_MASK_OUTSIDE,
+        )
+    return paths
 
 
 def _as_uint8_if_exact(arr: np.ndarray) -> np.ndarray:
@@ -276,27 +221,25 @@ def _affine_list(t: Affine) -> list[float]:
 def _metadata(
     *,
     photo_path: Path,
-    crop: FrameCrop,
+    steps: PreparationSteps,
+    aoi: AoIRaster,
     threshold: AveragedHistogramThreshold | None,
-    rotated: RotatedAoI,
-    transform: Affine,
-    crs: CRS,
-    shape: tuple[int, int],
-    rock: np.ndarray | None,
-    frame_cfg: FrameConfig,
-    enhance_cfg: EnhanceConfig,
+    config: dict[str, Any],
     outputs: dict[str, Path],
 ) -> dict[str, Any]:
+    pair, rotated = steps.pair, steps.pair.aoi
     return {
         "photo": str(photo_path),
         "azimuth_deg": rotated.azimuth_deg,
-        "frame": crop.to_dict(),
+        "frame": pair.frame.to_dict(),
         "threshold": None if threshold is None else int(threshold.threshold),
+        "window_px": pair.window_px,
+        "ground_size_m": pair.ground_size_m,
         "aoi": {
-            "crs": crs.to_string(),
-            "transform": _affine_list(transform),
-            "shape": list(shape),
-            "rock_fraction": None if rock is None else float(rock.mean()),
+            "crs": rotated.crs.to_string(),
+            "transform": _affine_list(aoi.transform),
+            "shape": list(steps.enhanced.shape),
+            "rock_fraction": None if steps.rock is None else float(steps.rock.mean()),
         },
         "rotation": {
             "shape": list(rotated.shape),
@@ -305,7 +248,7 @@ def _metadata(
             "forward_map_to_pixel": _affine_list(rotated.forward),
             "affine_order": "a, b, c, d, e, f: x = a*col + b*row + c; y = d*col + e*row + f",
         },
-        "config": {"frame": asdict(frame_cfg), "enhance": asdict(enhance_cfg)},
+        "config": config,
         "outputs": {k: v.name for k, v in outputs.items()},
     }
 
@@ -315,19 +258,12 @@ def _thin(arr: np.ndarray) -> np.ndarray:
     return arr[..., ::step, ::step]
 
 
-def _preview(
-    scan: np.ndarray,
-    crop: FrameCrop,
-    matched: np.ndarray,
-    binary: np.ndarray | None,
-    gray: np.ndarray,
-    rock: np.ndarray | None,
-    enhanced: np.ndarray,
-    rotated: RotatedAoI,
-) -> Any:
+def _preview(steps: PreparationSteps, gray: np.ndarray) -> Any:
+    """Before/after panels of ``steps``; ``gray`` is the north-up AoI before enhancement."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
+    pair, scan, crop = steps.pair, steps.cropped.scan, steps.cropped.frame
     fig = Figure(figsize=(13, 8.5))
     axes = fig.subplots(2, 3)
     step = max(1, math.ceil(max(scan.shape) / _PREVIEW_PX))
@@ -344,18 +280,17 @@ def _preview(
         )
     )
     ax.set_title("before: scan and image area" + ("" if crop.detected else " (fallback)"))
-    axes[0, 1].imshow(_thin(matched), cmap="gray", vmin=0, vmax=255)
-    axes[0, 1].set_title("after: cropped, histogram-matched photo")
+    axes[0, 1].imshow(pair.photo, cmap="gray", vmin=0, vmax=1)
+    axes[0, 1].set_title(f"after: photo as scored ({pair.window_px} px, matched)")
     ax = axes[0, 2]
-    if binary is not None:
-        ax.imshow(_thin(binary), cmap="gray", vmin=0, vmax=1)
-        ax.set_title("after: binarised photo (black = rock)")
+    if pair.photo_binary is not None:
+        ax.imshow(pair.photo_binary, cmap="gray", vmin=0, vmax=1)
+        ax.set_title("after: binarised photo as scored (black = rock)")
     else:
-        bins = np.arange(257)
-        photo_px = crop.apply(scan)
-        ax.hist(_thin(photo_px).ravel(), bins=bins, density=True, alpha=0.5, label="photo")
-        ax.hist(_thin(matched).ravel(), bins=bins, density=True, alpha=0.5, label="matched")
-        valid = enhanced[np.isfinite(enhanced)]
+        bins = np.linspace(0.0, 1.0, 257)
+        ax.hist(_thin(pair.photo_full).ravel(), bins=bins, density=True, alpha=0.5, label="photo")
+        ax.hist(pair.photo.ravel(), bins=bins, density=True, alpha=0.5, label="matched")
+        valid = pair.aoi_gray[np.isfinite(pair.aoi_gray)]
         valid = valid[:: max(1, valid.size // 500_000)]
         ax.hist(valid, bins=bins, density=True, alpha=0.5, label="AoI")
         ax.legend()
@@ -363,16 +298,18 @@ def _preview(
     finite = gray[np.isfinite(gray)]
     lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
     axes[1, 0].imshow(_thin(gray), cmap="gray", vmin=lo, vmax=hi)
-    if rock is not None and rock.any():
-        axes[1, 0].contour(_thin(rock).astype(float), levels=[0.5], colors="red", linewidths=0.5)
-    rock_note = ", rock in red" if rock is not None else ""
+    if steps.rock is not None and steps.rock.any():
+        axes[1, 0].contour(
+            _thin(steps.rock).astype(float), levels=[0.5], colors="red", linewidths=0.5
+        )
+    rock_note = ", rock in red" if steps.rock is not None else ""
     axes[1, 0].set_title(f"before: AoI gray (north up){rock_note}")
-    axes[1, 1].imshow(_thin(enhanced), cmap="gray", vmin=0, vmax=255)
+    axes[1, 1].imshow(_thin(steps.enhanced), cmap="gray", vmin=0, vmax=1)
     axes[1, 1].set_title("after: enhanced AoI")
-    axes[1, 2].imshow(_thin(rotated.data[0]), cmap="gray", vmin=0, vmax=255)
-    axes[1, 2].set_title(f"after: AoI rotated, heading {rotated.azimuth_deg:.1f}° up")
+    axes[1, 2].imshow(_thin(pair.aoi_gray), cmap="gray", vmin=0, vmax=1)
+    axes[1, 2].set_title(f"after: AoI rotated, heading {pair.aoi.azimuth_deg:.1f}° up")
     for a in axes.ravel():
-        if a is not axes[0, 2] or binary is not None:
+        if a is not axes[0, 2] or pair.photo_binary is not None:
             a.set_xticks([])
             a.set_yticks([])
     fig.tight_layout()

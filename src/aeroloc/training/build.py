@@ -1,7 +1,7 @@
 """Building a triplet dataset: every photo of the archives prepared as ``locate`` prepares it.
 
 :func:`build_dataset` runs every photo of one or more archives through the
-same :func:`~aeroloc.prepare.prepare_pair` call that ``locate`` uses, with the
+same :func:`~aeroloc.preprocess.prepare.prepare_pair` call that ``locate`` uses, with the
 same noisy catalog inputs (centre, altitude, heading), so a model trains on
 exactly what it will search. An *archive* is any folder with located photos::
 
@@ -41,8 +41,8 @@ from aeroloc.errors import (
 )
 from aeroloc.files import atomic_output, read_gray, require_file, write_json
 from aeroloc.io.archive import Archive, read_archive
-from aeroloc.prepare import PreparedPair, prepare_pair
 from aeroloc.preprocess import AveragedHistogramThreshold, crop_frame, gray_histogram
+from aeroloc.preprocess.prepare import PreparedPair, prepare_pair
 from aeroloc.training.dataset import (
     MANIFEST_NAME,
     STORE_WINDOW_PX,

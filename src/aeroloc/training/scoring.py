@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from affine import Affine
 from rasterio.crs import CRS
 
-from aeroloc.candidates import find_candidates
 from aeroloc.evaluation.metrics import heatmap_truth, rank_of_truth, recall_at
+from aeroloc.heatmap.candidates import find_candidates
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.heatmap.grid import Heatmap
 from aeroloc.models import Embedder

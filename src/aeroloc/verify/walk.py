@@ -29,11 +29,11 @@ import numpy as np
 from affine import Affine
 from shapely.geometry import Polygon
 
-from aeroloc.candidates import Candidate, search_box
 from aeroloc.errors import AeroLocError, ConfigError, InvalidInputError
 from aeroloc.georef import PhotoTransform, affine_matrix
+from aeroloc.heatmap.candidates import Candidate, search_box
 from aeroloc.heatmap.grid import Heatmap
-from aeroloc.prepare import PreparedPair
+from aeroloc.preprocess.prepare import PreparedPair
 from aeroloc.verify.accept import STATUS_ORDER, AcceptanceRules, Calibration
 from aeroloc.verify.check import CandidateCheck, verify_candidate
 from aeroloc.verify.fit import project

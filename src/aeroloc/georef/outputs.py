@@ -1,4 +1,4 @@
-"""Georeferenced outputs of a located photo: transform, GCPs, footprint, GeoTIFFs.
+"""The files of a located photo: QGIS GCPs, GCP and warped GeoTIFFs, footprint.
 
 A located photo carries a :class:`PhotoTransform`, a 3 × 3 homogeneous matrix
 from photo *scan* pixels ``(col, row)`` (origin at the top-left corner of the
@@ -30,7 +30,7 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,272 +43,23 @@ from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from shapely.geometry import Polygon
 
-from aeroloc.errors import DataQualityError, InvalidInputError, RasterReadError
+from aeroloc.errors import InvalidInputError, RasterReadError
 from aeroloc.files import atomic_output, open_raster, parse_crs, write_geotiff
+from aeroloc.georef.gcps import (
+    MIN_MATCH_GCPS,
+    GroundControlPoints,
+    gcps_from_matches,
+    gcps_from_transform,
+)
+from aeroloc.georef.transform import PhotoTransform, affine_matrix
 
 POINTS_HEADER = ("mapX", "mapY", "sourceX", "sourceY", "enable", "dX", "dY", "residual")
 FOOTPRINT_FILE = "footprint.gpkg"
 POINTS_FILE = "gcps.points"
 GCP_TIFF_FILE = "photo_gcps.tif"
 WARPED_FILE = "photo_warped.tif"
-TRANSFORM_KINDS = ("similarity", "affine", "homography")
-#: Fewest tie points that are used as GCPs; with fewer, a grid is used instead.
-MIN_MATCH_GCPS = 6
 #: Largest side of a warped GeoTIFF (pixels); a coarser grid is used beyond it.
 MAX_WARP_PX = 16_000
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class PhotoTransform:
-    """Photo scan pixel ``(col, row)`` → map ``(x, y)``.
-
-    Attributes:
-        matrix: ``[3 x 3]`` float64 homogeneous matrix (last row ``0 0 1`` for
-            similarity and affine transforms).
-        kind: ``similarity``, ``affine`` or ``homography``.
-        crs: map CRS.
-    """
-
-    matrix: np.ndarray
-    kind: str
-    crs: CRS
-
-    def __post_init__(self) -> None:
-        m = np.asarray(self.matrix, dtype=np.float64)
-        if m.shape != (3, 3):
-            raise InvalidInputError(f"transform matrix must be [3 x 3], found shape {m.shape}")
-        if not np.isfinite(m).all():
-            raise InvalidInputError("transform matrix has non-finite values")
-        if abs(m[2, 2]) < 1e-300 or abs(np.linalg.det(m)) < 1e-300:
-            raise InvalidInputError("transform matrix is singular (degenerate geometry)")
-        if self.kind not in TRANSFORM_KINDS:
-            raise InvalidInputError(
-                f"transform kind must be one of {', '.join(TRANSFORM_KINDS)}, found {self.kind!r}"
-            )
-        object.__setattr__(self, "matrix", m / m[2, 2])
-        object.__setattr__(self, "crs", parse_crs(self.crs))
-
-    @classmethod
-    def from_affine(cls, transform: Affine, crs: CRS | str, kind: str = "affine") -> PhotoTransform:
-        """From an :class:`affine.Affine` (e.g. a truth record's ``pixel_to_map``)."""
-        a, b, c, d, e, f = tuple(transform)[:6]
-        return cls(matrix=np.array([[a, b, c], [d, e, f], [0, 0, 1.0]]), kind=kind, crs=crs)
-
-    def apply(self, cols: Any, rows: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Photo pixels → map coordinates (arrays of any shape)."""
-        return _project(self.matrix, cols, rows)
-
-    def to_pixel(self, xs: Any, ys: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Map coordinates → photo pixels (arrays of any shape)."""
-        return _project(np.linalg.inv(self.matrix), xs, ys)
-
-    def footprint(self, box: Sequence[float]) -> Polygon:
-        """Map polygon of the pixel box ``(col0, row0, col1, row1)`` (the image area).
-
-        Corners in order top-left, top-right, bottom-right, bottom-left.
-
-        Raises:
-            DataQualityError: the box does not map to a valid quadrilateral
-                (a corner beyond the horizon, a twisted or mirrored polygon).
-        """
-        reason = self.check(box)
-        if reason:
-            raise DataQualityError(f"the transform gives no valid footprint: {reason}")
-        return self._quad(box)
-
-    def check(self, box: Sequence[float]) -> str | None:
-        """Why the image area ``box`` does not map to a sane footprint, or None."""
-        c0, r0, c1, r1 = (float(v) for v in box)
-        cols = np.array([c0, c1, c1, c0])
-        rows = np.array([r0, r0, r1, r1])
-        w = self.matrix[2, 0] * cols + self.matrix[2, 1] * rows + self.matrix[2, 2]
-        if (w <= 1e-9).any():
-            return "a photo corner maps beyond the horizon (degenerate homography)"
-        quad = self._quad(box)
-        if not quad.is_valid or quad.area <= 0:
-            return "the mapped photo corners form a twisted polygon (degenerate geometry)"
-        xs, ys = quad.exterior.xy
-        # signed area of TL, TR, BR, BL: negative (clockwise) unless the photo is mirrored
-        signed = 0.5 * sum(xs[i] * ys[i + 1] - xs[i + 1] * ys[i] for i in range(len(xs) - 1))
-        if signed > 0:
-            return "the transform mirrors the photo"
-        return None
-
-    def _quad(self, box: Sequence[float]) -> Polygon:
-        c0, r0, c1, r1 = (float(v) for v in box)
-        xs, ys = self.apply([c0, c1, c1, c0], [r0, r0, r1, r1])
-        return Polygon(zip(xs.tolist(), ys.tolist(), strict=True))
-
-    def pixel_size_m(self, col: float, row: float) -> float:
-        """Ground size of one photo pixel at ``(col, row)`` (square root of the local area)."""
-        h = 0.5
-        xs, ys = self.apply([col - h, col + h, col - h], [row - h, row - h, row + h])
-        jx = np.array([xs[1] - xs[0], ys[1] - ys[0]])
-        jy = np.array([xs[2] - xs[0], ys[2] - ys[0]])
-        return float(math.sqrt(abs(jx[0] * jy[1] - jx[1] * jy[0])))
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-able record: kind, row-major matrix, CRS."""
-        return {
-            "kind": self.kind,
-            "matrix": [[float(v) for v in row] for row in self.matrix],
-            "crs": self.crs.to_string(),
-            "pixels": "photo scan (col, row), origin at the top-left pixel corner",
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PhotoTransform:
-        """Inverse of :meth:`to_json`."""
-        try:
-            return cls(
-                matrix=np.asarray(data["matrix"], dtype=np.float64),
-                kind=str(data["kind"]),
-                crs=data["crs"],
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, InvalidInputError):
-                raise
-            raise InvalidInputError(
-                f"not a transform record (expected kind, matrix, crs): {exc}"
-            ) from exc
-
-
-def _project(m: np.ndarray, u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
-    uu = np.asarray(u, dtype=np.float64)
-    vv = np.asarray(v, dtype=np.float64)
-    if uu.shape != vv.shape:
-        raise InvalidInputError(
-            f"coordinate arrays must have the same shape, found {uu.shape} and {vv.shape}"
-        )
-    w = m[2, 0] * uu + m[2, 1] * vv + m[2, 2]
-    return (m[0, 0] * uu + m[0, 1] * vv + m[0, 2]) / w, (m[1, 0] * uu + m[1, 1] * vv + m[1, 2]) / w
-
-
-def affine_matrix(t: Affine) -> np.ndarray:
-    """``[3 x 3]`` homogeneous matrix of an :class:`affine.Affine`."""
-    a, b, c, d, e, f = tuple(t)[:6]
-    return np.array([[a, b, c], [d, e, f], [0.0, 0.0, 1.0]])
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class GroundControlPoints:
-    """Photo pixel ↔ map pairs.
-
-    Attributes:
-        pixel_xy: ``[N x 2]`` photo scan pixel ``(col, row)``.
-        map_xy: ``[N x 2]`` map ``(x, y)``.
-        crs: CRS of ``map_xy`` (None when a file did not say); strings are parsed.
-        residual_px: ``[N x 2]`` fit residual ``(dX, dY)`` in photo pixels,
-            zeros when unknown.
-    """
-
-    pixel_xy: np.ndarray
-    map_xy: np.ndarray
-    crs: CRS | None = None
-    residual_px: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-
-    def __post_init__(self) -> None:
-        p = np.asarray(self.pixel_xy, dtype=np.float64).reshape(-1, 2)
-        m = np.asarray(self.map_xy, dtype=np.float64).reshape(-1, 2)
-        if p.shape != m.shape:
-            raise InvalidInputError(
-                f"pixel_xy and map_xy must both be [N x 2], found {p.shape} and {m.shape}"
-            )
-        if not (np.isfinite(p).all() and np.isfinite(m).all()):
-            raise InvalidInputError("GCP coordinates must be finite")
-        r = np.asarray(self.residual_px, dtype=np.float64).reshape(-1, 2)
-        if r.shape[0] == 0:
-            r = np.zeros_like(p)
-        if r.shape != p.shape:
-            raise InvalidInputError(f"residual_px must be [N x 2] like pixel_xy, found {r.shape}")
-        object.__setattr__(self, "pixel_xy", p)
-        object.__setattr__(self, "map_xy", m)
-        object.__setattr__(self, "residual_px", r)
-        if self.crs is not None:
-            object.__setattr__(self, "crs", parse_crs(self.crs))
-
-    def __len__(self) -> int:
-        return int(self.pixel_xy.shape[0])
-
-
-def gcps_from_transform(
-    transform: PhotoTransform, box: Sequence[float], *, n_per_side: int = 5, inset: float = 0.05
-) -> GroundControlPoints:
-    """A regular ``n × n`` grid of GCPs inside the image area ``box``, mapped exactly.
-
-    Args:
-        transform: photo → map.
-        box: image area ``(col0, row0, col1, row1)`` in scan pixels.
-        n_per_side: points along each side (≥ 2).
-        inset: distance of the outer points from the box edge, as a fraction of its size.
-    """
-    if n_per_side < 2:
-        raise InvalidInputError(f"n_per_side must be ≥ 2, got {n_per_side}")
-    c0, r0, c1, r1 = (float(v) for v in box)
-    fc = np.linspace(inset, 1 - inset, n_per_side)
-    cc, rr = np.meshgrid(c0 + fc * (c1 - c0), r0 + fc * (r1 - r0))
-    xs, ys = transform.apply(cc.ravel(), rr.ravel())
-    return GroundControlPoints(
-        pixel_xy=np.column_stack([cc.ravel(), rr.ravel()]),
-        map_xy=np.column_stack([xs, ys]),
-        crs=transform.crs,
-    )
-
-
-def gcps_from_matches(
-    transform: PhotoTransform,
-    pixel_xy: np.ndarray,
-    map_xy: np.ndarray,
-    *,
-    max_points: int = 64,
-) -> GroundControlPoints:
-    """GCPs from tie points (photo pixel ↔ reference map position), spread over the photo.
-
-    The photo is divided into a grid of about ``max_points`` cells; in each
-    the tie point that fits ``transform`` best is kept, so the GCPs cover the
-    image rather than bunch where texture is richest. Residuals are the
-    distance, in photo pixels, between each pixel and its map position
-    projected back by ``transform``.
-
-    Args:
-        transform: the fitted photo → map transform.
-        pixel_xy: ``[N x 2]`` photo scan pixels ``(col, row)``.
-        map_xy: ``[N x 2]`` map positions of the same points.
-        max_points: most GCPs to keep.
-    """
-    p = np.asarray(pixel_xy, dtype=np.float64).reshape(-1, 2)
-    m = np.asarray(map_xy, dtype=np.float64).reshape(-1, 2)
-    if p.shape != m.shape:
-        raise InvalidInputError(
-            f"pixel_xy and map_xy must both be [N x 2], found {p.shape} and {m.shape}"
-        )
-    back_c, back_r = transform.to_pixel(m[:, 0], m[:, 1])
-    resid = np.column_stack([back_c - p[:, 0], back_r - p[:, 1]])
-    err = np.hypot(resid[:, 0], resid[:, 1])
-    keep = _spread(p, err, max_points)
-    return GroundControlPoints(
-        pixel_xy=p[keep], map_xy=m[keep], crs=transform.crs, residual_px=resid[keep]
-    )
-
-
-def _spread(points: np.ndarray, err: np.ndarray, max_points: int) -> np.ndarray:
-    """Indices of at most ``max_points`` points, the best-fitting one per grid cell."""
-    if len(points) <= max_points:
-        return np.arange(len(points))
-    side = max(1, int(math.sqrt(max_points)))
-    lo, hi = points.min(0), points.max(0)
-    span = np.maximum(hi - lo, 1e-9)
-    cell = np.minimum((side * (points - lo) / span).astype(int), side - 1)
-    key = cell[:, 1] * side + cell[:, 0]
-    order = np.lexsort((err, key))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = key[order][1:] != key[order][:-1]
-    chosen = order[first]
-    if len(chosen) < max_points:
-        taken = set(chosen.tolist())
-        rest = [i for i in np.argsort(err, kind="stable").tolist() if i not in taken]
-        chosen = np.concatenate([chosen, np.asarray(rest[: max_points - len(chosen)], int)])
-    return np.sort(chosen[:max_points])
 
 
 # --------------------------------------------------------------------------- QGIS .points

@@ -1,4 +1,4 @@
-"""Candidate peaks with non-maximum suppression, and the confidence level."""
+"""Candidate peaks with non-maximum suppression."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import pytest
 from affine import Affine
 from rasterio.crs import CRS
 
-from aeroloc.candidates import find_candidates, merge_candidates, search_box
 from aeroloc.errors import DataQualityError, InvalidInputError
-from aeroloc.evaluation.metrics import confidence_level, true_score
+from aeroloc.heatmap.candidates import find_candidates, merge_candidates, search_box
 from aeroloc.heatmap.grid import Heatmap
 
 
@@ -56,24 +55,6 @@ def test_merge_keeps_best_per_location():
     merged = merge_candidates([a, b], min_distance_m=200)
     assert [(c.row, c.col, c.scale) for c in merged] == [(2, 3, 1.1), (8, 8, 1.1)]
     assert [c.rank for c in merged] == [1, 2]
-
-
-def test_confidence_level_on_hand_computed_heatmap():
-    s = np.array(
-        [
-            [0.1, 0.2, 0.3],
-            [0.4, 0.9, 0.5],
-            [0.6, 0.7, 0.8],
-        ]
-    )
-    # true score at (1, 1): mean of 0.9, 0.2, 0.7, 0.4, 0.5 = 0.54
-    assert true_score(s, 1, 1) == pytest.approx(0.54)
-    # 5 of 9 scores lie below 0.54 → 55.6 %
-    assert confidence_level(s, 1, 1) == pytest.approx(100 * 5 / 9)
-    # corner: (0, 0), (1, 0), (0, 1) → mean 0.2333; 0.1 and 0.2 lower → 22.2 %
-    assert confidence_level(s, 0, 0) == pytest.approx(100 * 2 / 9)
-    s[0, 1] = np.nan
-    assert true_score(s, 0, 0) == pytest.approx(0.25)
 
 
 def test_search_box_grows_the_window_and_clips_to_the_aoi():

@@ -1,8 +1,6 @@
-"""Heatmap grid geometry and the three engines (known-answer and agreement)."""
+"""aeroloc.heatmap.engines: the engine registry and the three engines (known answers, agreement)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
@@ -11,18 +9,18 @@ from affine import Affine
 from rasterio.crs import CRS
 from scipy import ndimage
 
-from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
-from aeroloc.geometry import photo_to_map
+from aeroloc.errors import ConfigError, DataQualityError
 from aeroloc.heatmap.engines import (
+    EngineInputs,
     HeatmapConfig,
     _scaled_windows,
     compute_heatmap,
     cut_window,
+    list_engines,
     model_scale_aoi,
+    register_engine,
     window_scale,
 )
-from aeroloc.heatmap.grid import Heatmap, grid_shape, percentile_rank
-from aeroloc.heatmap.io import north_up, save_heatmap_png, save_heatmap_tif
 from aeroloc.models import get_model
 
 CRS_3031 = CRS.from_epsg(3031)
@@ -40,40 +38,6 @@ def _texture(seed: int, size: int) -> np.ndarray:
 def model():
     torch.manual_seed(0)
     return get_model("effnet-lite0-siamese", input_size=128).eval()
-
-
-def test_grid_shape_counts_windows():
-    assert grid_shape(100, 140, 40, 10) == (7, 11)
-    with pytest.raises(DataQualityError, match="smaller than one window"):
-        grid_shape(30, 100, 40, 10)
-    with pytest.raises(InvalidInputError, match="must be > 0"):
-        grid_shape(100, 100, 0, 10)
-
-
-def test_rotated_grid_maps_cells_to_map_and_back():
-    t = photo_to_map(
-        center_x=1000.0, center_y=-2000.0, gsd_m=10.0, azimuth_deg=37.0, width_px=200, height_px=200
-    )
-    hm = Heatmap(
-        scores=np.zeros((5, 5), np.float32),
-        window_px=40,
-        stride_px=10,
-        pixel_to_map=t,
-        crs=CRS_3031,
-    )
-    x, y = hm.center_map(2, 3)
-    r, c = hm.cell_of(x, y)
-    assert (r, c) == pytest.approx((2.0, 3.0))
-    assert hm.nearest_cell(x, y) == (2, 3)
-    assert hm.window_polygon(0, 0).area == pytest.approx(400.0**2)
-    assert hm.pixel_size_m == pytest.approx(10.0)
-
-
-def test_percentile_rank_counts_ties_half():
-    scores = np.array([[0.1, 0.2], [0.3, np.nan]])
-    assert percentile_rank(scores, 0.2) == pytest.approx(100 * 1.5 / 3)
-    with pytest.raises(DataQualityError, match="no valid window"):
-        percentile_rank(np.full((2, 2), np.nan), 0.5)
 
 
 def _scene(window: int = 40, size: int = 110):
@@ -187,21 +151,31 @@ def test_textureless_photo_and_bad_config_are_errors(model):
         )
 
 
-def test_heatmap_files_are_north_up_and_georeferenced(tmp_path):
-    import rasterio
+def test_a_registered_engine_is_one_function(model, monkeypatch):
+    import aeroloc.heatmap.engines as engines
 
-    t = photo_to_map(
-        center_x=5000.0, center_y=5000.0, gsd_m=10.0, azimuth_deg=30.0, width_px=100, height_px=100
+    monkeypatch.setattr(engines, "_ENGINES", dict(engines._ENGINES))
+    assert list_engines() == ["naive", "batched", "dense"]
+
+    @register_engine("constant")
+    def constant(inputs: EngineInputs) -> np.ndarray:
+        inputs.report(len(inputs.cells))
+        return np.where(inputs.valid, np.float32(0.5), np.float32(np.nan))
+
+    assert "constant" in list_engines()
+    aoi, photo, _ = _scene()
+    done = []
+    hm = compute_heatmap(
+        photo,
+        aoi,
+        model=model,
+        window_px=40,
+        pixel_to_map=Affine.identity(),
+        crs=CRS_3031,
+        config=HeatmapConfig(engine="constant"),
+        progress=lambda i, n: done.append((i, n)),
     )
-    scores = np.arange(36, dtype=np.float32).reshape(6, 6) / 36
-    hm = Heatmap(scores=scores, window_px=40, stride_px=12, pixel_to_map=t, crs=CRS_3031)
-    grid, gt = north_up(hm)
-    assert gt.b == 0 and gt.d == 0 and gt.e < 0
-    x, y = hm.center_map(2, 4)
-    col, row = ~gt @ (x, y)
-    assert grid[math.floor(row), math.floor(col)] == pytest.approx(scores[2, 4])
-    path = save_heatmap_tif(hm, tmp_path / "heatmap.tif")
-    with rasterio.open(path) as ds:
-        assert ds.crs == CRS_3031 and ds.dtypes[0] == "float32"
-    png = save_heatmap_png(hm, tmp_path / "heatmap.png")
-    assert png.stat().st_size > 1000
+    assert hm.engine == "constant" and np.all(hm.scores == 0.5)
+    assert done == [(hm.scores.size, hm.scores.size)]
+    with pytest.raises(ConfigError, match="already registered"):
+        register_engine("dense")(constant)

@@ -1,4 +1,4 @@
-"""Tests of the synthetic TMA archive generator (``aeroloc.synth``), on the tiny preset."""
+"""aeroloc.synth.archive: the tiny archive, its files, truth, determinism, DEMs and previews."""
 
 from __future__ import annotations
 
@@ -18,17 +18,12 @@ from rasterio.crs import CRS
 from scipy.ndimage import map_coordinates
 
 from aeroloc.errors import (
-    ConfigError,
-    DataQualityError,
     InvalidInputError,
-    MissingFileError,
-    RasterReadError,
 )
 from aeroloc.geometry import photo_to_map
-from aeroloc.synth import SynthConfig, get_preset, make_archive
+from aeroloc.synth import get_preset, make_archive
 from aeroloc.synth.photo import frame_layout
 from aeroloc.synth.preview import write_previews
-from aeroloc.synth.render import Sun, cast_shadow, shadow_along_rows
 
 CSV_COLUMNS = [
     "photo_id",
@@ -255,82 +250,6 @@ def test_same_seed_same_archive_other_seed_differs(archive: Path, tmp_path: Path
     assert other.catalog_csv.read_text() != again.catalog_csv.read_text()
 
 
-# --------------------------------------------------------------------------- --dem
-
-
-def _write_dem(path: Path, *, crs: str | None, px_m: float, size: int = 260) -> None:
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    rng = np.random.default_rng(3)
-    dem = 1200 * np.exp(-((xx - 0.5) ** 2 + (yy - 0.45) ** 2) / 0.05)
-    dem += 300 * np.sin(9 * xx) * np.cos(7 * yy) + 20 * rng.standard_normal((size, size))
-    dem = dem.astype(np.float32) + 400
-    transform = Affine(px_m, 0, 500_000, 0, -px_m, 1_500_000)
-    profile = {
-        "driver": "GTiff",
-        "width": size,
-        "height": size,
-        "count": 1,
-        "dtype": "float32",
-        "transform": transform,
-        "nodata": -9999.0,
-    }
-    if crs is not None:
-        profile["crs"] = crs
-    dem[:3, :3] = -9999.0  # a few nodata cells get filled
-    with rasterio.open(path, "w", **profile) as ds:
-        ds.write(dem, 1)
-
-
-def test_dem_in_another_crs_is_placed_in_antarctica(tmp_path: Path) -> None:
-    dem = tmp_path / "dem.tif"
-    _write_dem(dem, crs="EPSG:32633", px_m=30.0)
-    m = make_archive(tmp_path / "out", seed=2, preset="tiny", dem=dem)
-    with rasterio.open(m.reference) as ref:
-        assert (ref.width, ref.height) == (780, 780)  # 260 px × 30 m at 10 m
-        assert ref.crs == CRS.from_epsg(3031)
-        assert 200_000 < math.hypot(*(ref.transform @ (390, 390))) < 3_000_000
-    truth = json.loads(m.truth_json.read_text())
-    assert truth["dem"] == str(dem) and m.n_photos >= 1
-
-
-def test_dem_in_epsg3031_keeps_its_location(tmp_path: Path) -> None:
-    dem = tmp_path / "dem3031.tif"
-    _write_dem(dem, crs="EPSG:3031", px_m=30.0)
-    m = make_archive(tmp_path / "out", seed=2, preset="tiny", dem=dem)
-    with rasterio.open(m.reference) as ref:
-        assert ref.bounds.left == pytest.approx(500_000)
-        assert ref.bounds.top == pytest.approx(1_500_000)
-        assert ref.width == 780
-
-
-def test_bad_dem_inputs(tmp_path: Path) -> None:
-    with pytest.raises(MissingFileError, match="DEM not found"):
-        make_archive(tmp_path / "o1", seed=0, preset="tiny", dem=tmp_path / "nope.tif")
-    corrupt = tmp_path / "corrupt.tif"
-    corrupt.write_bytes(b"II*\x00 this is not a tiff")
-    with pytest.raises(RasterReadError, match="cannot read DEM"):
-        make_archive(tmp_path / "o2", seed=0, preset="tiny", dem=corrupt)
-    small = tmp_path / "small.tif"
-    _write_dem(small, crs="EPSG:32633", px_m=10.0, size=40)
-    with pytest.raises(DataQualityError, match="too small"):
-        make_archive(tmp_path / "o3", seed=0, preset="tiny", dem=small)
-    empty = tmp_path / "empty.tif"
-    profile = {"driver": "GTiff", "width": 8, "height": 8, "count": 1, "dtype": "float32"}
-    with rasterio.open(empty, "w", nodata=-9999.0, **profile) as ds:
-        ds.write(np.full((1, 8, 8), -9999.0, np.float32))
-    with pytest.raises(DataQualityError, match="no valid elevation"):
-        make_archive(tmp_path / "o4", seed=0, preset="tiny", dem=empty)
-    assert not (tmp_path / "o1").exists() or not any((tmp_path / "o1").iterdir())
-
-
-def test_dem_too_small_for_preset(tmp_path: Path) -> None:
-    dem = tmp_path / "dem.tif"
-    _write_dem(dem, crs="EPSG:32633", px_m=30.0, size=180)
-    with pytest.raises(InvalidInputError, match="too small for preset 'default'"):
-        make_archive(tmp_path / "out", seed=0, preset="default", dem=dem)
-    assert not (tmp_path / "out").exists()
-
-
 # --------------------------------------------------------------------------- previews
 
 
@@ -342,49 +261,3 @@ def test_previews(archive: Path, truth: dict, tmp_path: Path) -> None:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(InvalidInputError, match="not in"):
         write_previews(archive, tmp_path, photo_id="CA0000V0000")
-
-
-# --------------------------------------------------------------------------- config and units
-
-
-def test_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown synth preset 'huge'"):
-        make_archive(tmp_path, seed=0, preset="huge")
-    with pytest.raises(ConfigError, match="unknown synth config key"):
-        get_preset("tiny", bogus=1)
-    with pytest.raises(ConfigError, match="image_px"):
-        SynthConfig(image_px=10)
-    with pytest.raises(ConfigError, match="finer than"):
-        SynthConfig(photo_gsd_m=12.0)
-    with pytest.raises(ConfigError, match="does not fit"):
-        SynthConfig(scene_size_m=5000.0)
-    with pytest.raises(InvalidInputError, match="seed must be a non-negative integer"):
-        make_archive(tmp_path, seed=-1, preset="tiny")
-
-
-def test_presets() -> None:
-    default = get_preset("default")
-    assert (default.n_lines, default.photos_per_line, default.scene_size_m) == (3, 8, 40_000.0)
-    assert default.image_px >= 2000 and default.photo_gsd_m == 2.0
-    assert default.nominal_altitude_m == pytest.approx(2400 * 2.0 * 152.4 / 228.6)
-    tiny = get_preset("tiny")
-    assert (tiny.n_lines, tiny.photos_per_line, tiny.image_px) == (1, 3, 1000)
-
-
-def test_shadow_ray_march_known_answer() -> None:
-    # a 100 m wall on flat ground, sun at 45°: shadow 100 m long behind it
-    h = np.zeros((2, 200), np.float32)
-    h[:, 10] = 100.0
-    mask = shadow_along_rows(h, 1.0, 1.0, eps_m=0.2)
-    assert not mask[:, :11].any()
-    assert mask[:, 11:110].all() and not mask[:, 110:].any()
-
-
-def test_cast_shadow_follows_the_sun() -> None:
-    # a tower in the middle of a flat 10 m DEM; sun from the east (az 90°) at 45°
-    dem = np.zeros((101, 101), np.float32)
-    dem[48:53, 48:53] = 200.0
-    shadow = cast_shadow(dem, 10.0, Sun(azimuth_deg=90.0, elevation_deg=45.0))
-    assert shadow[50, 60] < 0.1  # east of the tower: lit
-    assert shadow[50, 40] > 0.9 and shadow[50, 35] > 0.9  # west: in its 200 m shadow
-    assert shadow[50, 20] < 0.1  # beyond the shadow's end

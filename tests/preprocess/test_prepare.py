@@ -8,8 +8,7 @@ from rasterio.crs import CRS
 from shapely.geometry import box
 
 from aeroloc.aoi import AoIRaster
-from aeroloc.prepare import enhance_aoi, enhance_aoi_preview, gray_aoi
-from aeroloc.preprocess import rgb_to_gray
+from aeroloc.preprocess import enhance_aoi, enhance_aoi_preview, gray_aoi, rgb_to_gray
 
 
 def _raster(bands: int, h: int, w: int) -> AoIRaster:

@@ -1,21 +1,14 @@
-"""Georeferenced outputs: transforms, GCP files that parse back, footprint, warped GeoTIFF."""
+"""aeroloc.georef.outputs: GCP files that parse back, footprint, warped GeoTIFF."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 import rasterio
-from affine import Affine
 
-from aeroloc.errors import DataQualityError, InvalidInputError, MissingFileError
-from aeroloc.files import write_geotiff
-from aeroloc.geometry import footprint_corners, photo_to_map
+from aeroloc.errors import InvalidInputError, MissingFileError
 from aeroloc.georef import (
     GroundControlPoints,
-    PhotoTransform,
-    gcps_from_matches,
     gcps_from_transform,
     read_footprint_gpkg,
     read_gcp_geotiff,
@@ -24,82 +17,7 @@ from aeroloc.georef import (
     write_points,
     write_warped_geotiff,
 )
-
-CRS = "EPSG:3031"
-BOX = (10, 20, 110, 120)  # image area inside a 130 x 140 scan
-
-
-def nadir(azimuth_deg: float = 30.0) -> PhotoTransform:
-    """Photo whose 100 px image area (scan box BOX) covers 200 m around (1000, -2000)."""
-    image_to_map = photo_to_map(
-        center_x=1000.0, center_y=-2000.0, gsd_m=2.0, azimuth_deg=azimuth_deg,
-        width_px=100, height_px=100,
-    )  # fmt: skip
-    return PhotoTransform.from_affine(image_to_map @ Affine.translation(-10, -20), CRS)
-
-
-def scan_file(tmp_path):
-    rng = np.random.default_rng(0)
-    scan = rng.integers(0, 256, size=(140, 130), dtype=np.uint8)
-    return write_geotiff(tmp_path / "photo.tif", scan), scan
-
-
-def test_footprint_of_a_nadir_photo_is_its_rotated_square():
-    t = nadir(30.0)
-    got = np.array(t.footprint(BOX).exterior.coords)[:4]
-    want = footprint_corners(
-        center_x=1000.0, center_y=-2000.0, width_m=200.0, height_m=200.0, azimuth_deg=30.0
-    )
-    np.testing.assert_allclose(got, want, atol=1e-9)
-    assert t.pixel_size_m(60, 70) == pytest.approx(2.0)
-    assert t.check(BOX) is None
-
-
-def test_homography_maps_and_inverts():
-    m = np.array([[2.0, 0.1, 100.0], [-0.2, -1.9, 50.0], [1e-4, 2e-4, 1.0]])
-    t = PhotoTransform(matrix=m, kind="homography", crs=CRS)
-    x, y = t.apply([0.0, 50.0], [0.0, 80.0])
-    # (50, 80): w = 1 + 0.005 + 0.016
-    assert x[1] == pytest.approx((100 + 50 * 2 + 80 * 0.1) / 1.021)
-    c, r = t.to_pixel(x, y)
-    np.testing.assert_allclose(c, [0, 50], atol=1e-9)
-    np.testing.assert_allclose(r, [0, 80], atol=1e-9)
-    assert PhotoTransform.from_json(t.to_json()).apply(50.0, 80.0)[0] == pytest.approx(x[1])
-
-
-@pytest.mark.parametrize(
-    ("matrix", "reason"),
-    [
-        (np.array([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 1]]), "mirrors"),  # y up like x: mirrored
-        (np.array([[1.0, 0, 0], [0, -1.0, 0], [-0.02, 0, 1]]), "horizon"),
-    ],
-)
-def test_degenerate_transforms_give_a_reason(matrix, reason):
-    t = PhotoTransform(matrix=matrix, kind="homography", crs=CRS)
-    assert reason in (t.check(BOX) or "")
-    with pytest.raises(DataQualityError, match="no valid footprint"):
-        t.footprint(BOX)
-
-
-def test_twisted_quadrilateral_is_degenerate():
-    # swaps the two right-hand corners: a bow tie
-    src = np.float32([[10, 20], [110, 20], [110, 120], [10, 120]])
-    dst = np.float32([[0, 0], [100, 0], [0, -100], [100, -100]])
-    import cv2
-
-    t = PhotoTransform(matrix=cv2.getPerspectiveTransform(src, dst), kind="homography", crs=CRS)
-    assert t.check(BOX) is not None
-
-
-def test_singular_or_malformed_transform_is_rejected():
-    with pytest.raises(InvalidInputError, match="singular"):
-        PhotoTransform(matrix=np.zeros((3, 3)), kind="affine", crs=CRS)
-    with pytest.raises(InvalidInputError, match=r"\[3 x 3\]"):
-        PhotoTransform(matrix=np.eye(2), kind="affine", crs=CRS)
-    with pytest.raises(InvalidInputError, match="kind"):
-        PhotoTransform(matrix=np.eye(3), kind="spline", crs=CRS)
-    with pytest.raises(InvalidInputError, match="not a transform record"):
-        PhotoTransform.from_json({"kind": "affine"})
+from georef_helpers import BOX, CRS, nadir, scan_file
 
 
 def test_points_file_round_trips_with_qgis_conventions(tmp_path):
@@ -165,23 +83,6 @@ def test_gcp_geotiff_without_plain_photo_raises(tmp_path):
     photo, _ = scan_file(tmp_path)
     with pytest.raises(InvalidInputError, match="carries no GCPs"):
         read_gcp_geotiff(photo)
-
-
-def test_gcps_from_tie_points_spread_and_carry_residuals():
-    t = nadir()
-    rng = np.random.default_rng(1)
-    pix = rng.uniform([10, 20], [110, 120], size=(400, 2))
-    xs, ys = t.apply(pix[:, 0], pix[:, 1])
-    mp = np.column_stack([xs, ys])
-    mp[0] += (2.0, 0.0)  # one tie point off by one photo pixel along x-ish
-    g = gcps_from_matches(t, pix, mp, max_points=16)
-    assert len(g) == 16
-    # one per 4 x 4 cell: every quadrant of the photo holds some
-    assert ((g.pixel_xy[:, 0] < 60) & (g.pixel_xy[:, 1] < 70)).any()
-    assert ((g.pixel_xy[:, 0] > 60) & (g.pixel_xy[:, 1] > 70)).any()
-    all_g = gcps_from_matches(t, pix[:5], mp[:5])
-    assert math.hypot(*all_g.residual_px[0]) == pytest.approx(1.0)
-    np.testing.assert_allclose(all_g.residual_px[1:], 0.0, atol=1e-6)
 
 
 def test_tie_points_become_the_gcps_when_enough(tmp_path):

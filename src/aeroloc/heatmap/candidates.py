@@ -38,20 +38,6 @@ class Candidate:
     scale: float = 1.0
     azimuth_deg: float = 0.0
 
-    def as_dict(self) -> dict[str, float | int]:
-        """JSON-able record (without the polygon)."""
-        return {
-            "rank": self.rank,
-            "score": round(self.score, 6),
-            "percentile": round(self.percentile, 3),
-            "x": round(self.x, 3),
-            "y": round(self.y, 3),
-            "row": self.row,
-            "col": self.col,
-            "scale": self.scale,
-            "azimuth_deg": self.azimuth_deg,
-        }
-
 
 def find_candidates(
     heatmap: Heatmap,
