@@ -1,28 +1,17 @@
 """One photo through the pipeline: AoI → prepare → heatmap → candidates → verify → files.
 
-``locate_photo`` writes, into its output folder, the files DESIGN.md lists:
-``heatmap.tif``, ``heatmap.png``, ``candidates.gpkg``, and, when a candidate
-is verified (accepted or for review), ``footprint.gpkg``, ``gcps.points``,
-``photo_gcps.tif`` (and ``photo_warped.tif`` with ``warp``); last,
-``result.json``. Each is written atomically; ``result.json`` only once
-everything else is in place, so its presence means the photo is done (a rerun
-skips it unless asked to overwrite).
+``locate_photo`` is the stage calls in order; it writes, into its output
+folder, ``heatmap.tif``, ``heatmap.png``, ``candidates.gpkg`` and
+``heatmap_cells.npy``, and, when a candidate is verified (accepted or for
+review), ``footprint.gpkg``, ``gcps.points``, ``photo_gcps.tif`` (and
+``photo_warped.tif`` with ``warp``); last, ``result.json``
+(:mod:`aeroloc.io.results`). Each is written atomically; ``result.json`` only
+once everything else is in place, so its presence means the photo is done (a
+rerun skips it unless asked to overwrite).
 
-Verification walks the candidates best-first. For each it cuts the candidate
-window grown by a margin out of the rotated, enhanced AoI and matches the
-photo (resampled to the AoI pixel size and histogram-matched, as the heatmap
-saw it) against it with :func:`aeroloc.verify.verify_candidate`; it stops at
-the first accepted candidate. The fitted photo → window transform is
-composed into photo scan pixel → map::
-
-    scan px ─(frame crop, resample)→ matched photo px ─(fit)→ window px
-            ─(window offset)→ rotated-AoI px ─(RotatedAoI.inverse)→ map
-
-``windows_tried`` is the number of candidate windows verified and
-``search_reduction`` = 1 − windows_tried / scored windows of the heatmap
-(what an exhaustive verification of every window, with the same margin, would
-have tried). ``area_searched`` is the share of the valid AoI covered by the
-matched (grown) boxes, a stricter measure of the same saving.
+The walk over candidates is :func:`aeroloc.verify.walk.verify_candidates`;
+the requests come from a catalog record (:func:`request_from_record`,
+:func:`request_from_catalog`) or from AoI bounds (:func:`request_from_bounds`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ rules (:class:`AcceptanceRules`) and a logistic :class:`Calibration` that gives
 
 ``p_correct`` is the estimated probability that the transform is *correct*:
 that the photo footprint it implies overlaps the true footprint with IoU ≥ 0.5
-(the criterion ``aeroloc.evaluate`` uses for "accepted and correct"). It is a
+(the criterion ``aeroloc.evaluation.evaluate`` uses for "accepted and correct"). It is a
 logistic regression on :data:`CALIBRATION_FEATURES`. The packaged
 ``calibration.json`` (fitted on synthetic archives with
 :func:`fit_calibration`) is used when present; otherwise
