@@ -184,6 +184,23 @@ class Catalog:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class CatalogQuery:
+    """One photo of a catalog file, and how to read the file.
+
+    Attributes:
+        path: CSV, GeoPackage or shapefile.
+        photo_id: the row to pick (None names no photo: using it raises).
+        columns: ``FIELD=COL,...`` column map (see :func:`parse_column_map`).
+        crs: CRS of the catalog's x/y (default: the layer's, WGS84 for lon/lat).
+    """
+
+    path: Path
+    photo_id: str | None
+    columns: str | None = None
+    crs: str | None = None
+
+
 def parse_column_map(text: str | None) -> dict[str, str]:
     """Parse ``"photo_id=ENTITY_ID,x=LON"`` into ``{"photo_id": "ENTITY_ID", "x": "LON"}``.
 

@@ -38,7 +38,7 @@ from aeroloc.aoi import (
     crop_reference,
     save_aoi,
 )
-from aeroloc.catalog import PhotoRecord, parse_column_map, read_catalog
+from aeroloc.catalog import CatalogQuery, PhotoRecord, parse_column_map, read_catalog
 from aeroloc.errors import CatalogError, InvalidInputError, ModelError
 from aeroloc.files import open_raster
 from aeroloc.georef import GeorefOutputs, write_georef_outputs
@@ -166,37 +166,30 @@ def reference_crs(references: Sequence[Path]) -> CRS:
         return ds.crs
 
 
-def catalog_record(
-    catalog: Path,
-    photo_id: str | None,
-    references: Sequence[Path],
-    *,
-    columns: str | None = None,
-    crs: str | None = None,
-) -> PhotoRecord:
-    """The record of ``photo_id`` in ``catalog``, its camera centre in the reference CRS.
+def catalog_record(query: CatalogQuery, references: Sequence[Path]) -> PhotoRecord:
+    """The record ``query`` names, its camera centre in the reference CRS.
 
     Args:
-        catalog: CSV, GeoPackage or shapefile.
-        photo_id: the row to pick; None raises (a catalog alone names no photo).
+        query: catalog file, photo id (None raises: a catalog alone names no
+            photo), column map and CRS.
         references: reference rasters; the first one's CRS is the target.
-        columns: ``FIELD=COL,...`` column map (see :func:`~aeroloc.catalog.parse_column_map`).
-        crs: CRS of the catalog's x/y (default: the layer's, WGS84 for lon/lat).
     """
     target_crs = reference_crs(references)
-    if photo_id is None:
+    if query.photo_id is None:
         raise CatalogError("--catalog needs --photo-id to pick the photo")
-    cat = read_catalog(catalog, columns=parse_column_map(columns), crs=crs, target_crs=target_crs)
-    return cat.get(photo_id)
+    cat = read_catalog(
+        query.path,
+        columns=parse_column_map(query.columns),
+        crs=query.crs,
+        target_crs=target_crs,
+    )
+    return cat.get(query.photo_id)
 
 
 def request_from_catalog(
-    catalog: Path,
-    photo_id: str | None,
+    query: CatalogQuery,
     references: Sequence[Path],
     *,
-    columns: str | None = None,
-    catalog_crs: str | None = None,
     azimuth_deg: float | None = None,
     buffer_m: float,
     photo_path: Path | None = None,
@@ -206,7 +199,7 @@ def request_from_catalog(
 
     ``azimuth_deg`` overrides the catalog's heading; ``photo_path`` its photo path.
     """
-    record = catalog_record(catalog, photo_id, references, columns=columns, crs=catalog_crs)
+    record = catalog_record(query, references)
     if azimuth_deg is not None:
         record = replace(record, azimuth_deg=azimuth_deg)
     return request_from_record(

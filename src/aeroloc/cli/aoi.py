@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,9 @@ from aeroloc.cli.options import (
     reference_option,
 )
 from aeroloc.cli.output import report
+
+if TYPE_CHECKING:
+    from aeroloc.catalog import CatalogQuery
 from aeroloc.errors import CatalogError
 
 
@@ -32,10 +36,7 @@ from aeroloc.errors import CatalogError
 @out_dir_option()
 def aoi(
     references: tuple[Path, ...],
-    catalog: Path | None,
-    photo_id: str | None,
-    columns: str | None,
-    catalog_crs: str | None,
+    catalog: CatalogQuery | None,
     buffer_m: float,
     focal_length_mm: float | None,
     film_mm: float,
@@ -53,7 +54,7 @@ def aoi(
 
     if catalog is None:
         raise CatalogError("aoi needs --catalog and --photo-id")
-    record = catalog_record(catalog, photo_id, references, columns=columns, crs=catalog_crs)
+    record = catalog_record(catalog, references)
     camera = Camera(
         focal_length_mm=focal_length_mm or 152.4, film_width_mm=film_mm, film_height_mm=film_mm
     )

@@ -23,6 +23,7 @@ from aeroloc.cli.output import report
 from aeroloc.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from aeroloc.catalog import CatalogQuery
     from aeroloc.pipeline import LocateRequest, LocateResult
 
 logger = logging.getLogger(__name__)
@@ -72,10 +73,7 @@ logger = logging.getLogger(__name__)
 def locate(
     photo: Path | None,
     references: tuple[Path, ...],
-    catalog: Path | None,
-    photo_id: str | None,
-    columns: str | None,
-    catalog_crs: str | None,
+    catalog: CatalogQuery | None,
     aoi_bounds: str | None,
     gsd_m: float | None,
     azimuth_deg: float | None,
@@ -119,10 +117,7 @@ def locate(
     if catalog is not None:
         request = request_from_catalog(
             catalog,
-            photo_id,
             references,
-            columns=columns,
-            catalog_crs=catalog_crs,
             azimuth_deg=azimuth_deg,
             buffer_m=buffer_m,
             photo_path=photo,

@@ -6,13 +6,17 @@ Help texts that differ between commands are passed in, so every command's
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aeroloc.errors import ModelError
+
+if TYPE_CHECKING:
+    from aeroloc.catalog import CatalogQuery
 
 Decorator = Callable[[Any], Any]
 
@@ -48,8 +52,8 @@ reference_option = click.option(
     help="Georeferenced reference raster (repeat for a mosaic; first wins).",
 )
 
-#: Options that pick one photo record from a catalog.
-catalog_options = _stack(
+#: The four options that pick one photo record from a catalog.
+_catalog_option_list = _stack(
     click.option(
         "--catalog",
         type=PATH,
@@ -71,6 +75,31 @@ catalog_options = _stack(
         "lon/lat, else the reference CRS).",
     ),
 )
+
+
+def catalog_options(f: Any) -> Any:
+    """``--catalog``, ``--photo-id``, ``--columns`` and ``--crs``, passed to the
+    command as one ``catalog: CatalogQuery | None`` (None without ``--catalog``)."""
+
+    @functools.wraps(f)
+    def command(
+        *args: Any,
+        catalog: Path | None,
+        photo_id: str | None,
+        columns: str | None,
+        catalog_crs: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        from aeroloc.catalog import CatalogQuery  # pandas: only when a command runs
+
+        query: CatalogQuery | None = (
+            None
+            if catalog is None
+            else CatalogQuery(path=catalog, photo_id=photo_id, columns=columns, crs=catalog_crs)
+        )
+        return f(*args, catalog=query, **kwargs)
+
+    return _catalog_option_list(command)
 
 
 def photo_argument() -> Decorator:

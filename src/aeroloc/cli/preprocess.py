@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,9 @@ from aeroloc.cli.options import (
     rock_mask_option,
 )
 from aeroloc.cli.output import report
+
+if TYPE_CHECKING:
+    from aeroloc.catalog import CatalogQuery
 
 
 @click.command()
@@ -43,10 +47,7 @@ from aeroloc.cli.output import report
 def preprocess(
     photo: Path | None,
     references: tuple[Path, ...],
-    catalog: Path | None,
-    photo_id: str | None,
-    columns: str | None,
-    catalog_crs: str | None,
+    catalog: CatalogQuery | None,
     azimuth_deg: float | None,
     buffer_m: float,
     rock_mask: Path | None,
@@ -68,10 +69,7 @@ def preprocess(
         raise CatalogError("preprocess needs --catalog and --photo-id to place the AoI")
     request = request_from_catalog(
         catalog,
-        photo_id,
         references,
-        columns=columns,
-        catalog_crs=catalog_crs,
         azimuth_deg=azimuth_deg,
         buffer_m=buffer_m,
         photo_path=photo,
