@@ -83,3 +83,14 @@ def fraction(value: Any, *, name: str, low: float = 0.0, high: float = 1.0) -> f
     if not (np.isfinite(number) and low <= number <= high):
         raise InvalidInputError(f"{name} must be in [{low}, {high}], found {value!r}")
     return number
+
+
+def grid_shape_hw(shape: Any) -> tuple[int, int]:
+    """``shape`` as a positive ``(height, width)`` pair of ints."""
+    try:
+        height, width = (int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"shape must be (H, W), found {shape!r}") from None
+    if height < 1 or width < 1:
+        raise InvalidInputError(f"shape must be positive (H, W), found {shape!r}")
+    return height, width

@@ -37,7 +37,7 @@ from scipy import ndimage
 
 from aeroloc.errors import CRSError, DataQualityError, InvalidInputError
 from aeroloc.files import parse_crs, require_file
-from aeroloc.preprocess._checks import bands_3d, fraction, image_2d, positive_number
+from aeroloc.preprocess._checks import bands_3d, fraction, grid_shape_hw, image_2d, positive_number
 
 #: ITU-R BT.601 luma weights (the weights of OpenCV, PIL and aeroloc.files.read_gray).
 BT601_WEIGHTS = (0.299, 0.587, 0.114)
@@ -147,7 +147,7 @@ def rasterize_rock_mask(
     from rasterio import features
     from rasterio.transform import array_bounds
 
-    height, width = _grid_shape(shape)
+    height, width = grid_shape_hw(shape)
     if crs is None:
         raise CRSError("reference grid has no CRS: rock polygons cannot be placed on it")
     grid_crs = parse_crs(crs)
@@ -233,16 +233,6 @@ def enhance_reference(
 def _disk(radius: int) -> np.ndarray:
     yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     return np.asarray(xx * xx + yy * yy <= radius * radius + radius)
-
-
-def _grid_shape(shape: Any) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in shape)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"shape must be (H, W), found {shape!r}") from None
-    if height < 1 or width < 1:
-        raise InvalidInputError(f"shape must be positive (H, W), found {shape!r}")
-    return height, width
 
 
 def _grid_bounds(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -272,42 +272,27 @@ def prepare_pair(
     photo_path: str | os.PathLike[str],
     aoi: AoIRaster,
     *,
-    azimuth_deg: float,
-    ground_size_m: float | None = None,
-    gsd_m: float | None = None,
-    rock_mask_path: str | os.PathLike[str] | None = None,
-    threshold: AveragedHistogramThreshold | None = None,
     frame_config: FrameConfig | None = None,
-    enhance: EnhanceConfig | None = None,
+    **options: Any,
 ) -> PreparedPair:
     """Crop, enhance, rotate and match a photo and its AoI (see the module docstring).
 
     Args:
         photo_path: the scanned photo.
         aoi: reference pixels of the area of interest.
-        azimuth_deg: flight heading, clockwise from grid north.
-        ground_size_m: side of the photo's ground footprint (altitude × film /
-            focal length).
-        gsd_m: ground size of one scan pixel, when ``ground_size_m`` is not
-            given: the footprint is then ``gsd_m`` × the image area's width.
-        rock_mask_path: rock polygons for the enhancement (and the binary AoI).
-        threshold: averaged-histogram threshold to also make binary images.
         frame_config: fiducial-frame detection parameters.
-        enhance: reference enhancement parameters.
+        **options: :func:`prepare_steps`'s keywords: ``azimuth_deg`` (flight
+            heading, clockwise from grid north); ``ground_size_m`` (side of the
+            photo's ground footprint: altitude × film / focal length) or
+            ``gsd_m`` (ground size of one scan pixel: the footprint is then
+            ``gsd_m`` × the image area's width); ``rock_mask_path`` (rock
+            polygons for the enhancement and the binary AoI); ``threshold``
+            (averaged-histogram threshold to also make binary images);
+            ``enhance`` (reference enhancement parameters).
     """
-    _footprint_size(ground_size_m, gsd_m)  # before reading anything
-    steps = prepare_steps(
-        crop_photo(photo_path, frame_config),
-        aoi,
-        azimuth_deg=azimuth_deg,
-        ground_size_m=ground_size_m,
-        gsd_m=gsd_m,
-        rock_mask_path=rock_mask_path,
-        threshold=threshold,
-        enhance=enhance,
-        photo_name=str(photo_path),
-    )
-    return steps.pair
+    _footprint_size(options.get("ground_size_m"), options.get("gsd_m"))  # before reading
+    photo = crop_photo(photo_path, frame_config)
+    return prepare_steps(photo, aoi, photo_name=str(photo_path), **options).pair
 
 
 def prepare_steps(

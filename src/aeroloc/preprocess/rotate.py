@@ -33,7 +33,7 @@ from shapely.geometry import Polygon
 from aeroloc.errors import CRSError, InvalidInputError
 from aeroloc.files import parse_crs
 from aeroloc.geometry import photo_to_map
-from aeroloc.preprocess._checks import bands_3d
+from aeroloc.preprocess._checks import bands_3d, grid_shape_hw
 
 _RESAMPLING = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 # cv2 remaps in 16-bit coordinates; tiles keep every call well inside that
@@ -121,7 +121,7 @@ def rotated_grid(
         azimuth_deg: flight heading, clockwise from grid north.
     """
     src = _check_transform(transform)
-    height, width = _check_shape(shape)
+    height, width = grid_shape_hw(shape)
     az = _check_azimuth(azimuth_deg)
     gsd = min(math.hypot(src.a, src.d), math.hypot(src.b, src.e))
     cx, cy = src @ (width / 2.0, height / 2.0)
@@ -261,16 +261,6 @@ def _check_transform(transform: Any) -> Affine:
             f"transform must be finite and invertible, found {tuple(transform)[:6]}"
         )
     return transform
-
-
-def _check_shape(shape: Any) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in shape)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"shape must be (H, W), found {shape!r}") from None
-    if height < 1 or width < 1:
-        raise InvalidInputError(f"shape must be positive (H, W), found {shape!r}")
-    return height, width
 
 
 def _check_azimuth(azimuth_deg: Any) -> float:

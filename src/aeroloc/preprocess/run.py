@@ -172,20 +172,13 @@ def _write_rasters(out: Path, steps: PreparationSteps, aoi: AoIRaster) -> dict[s
     if pair.photo_binary is not None:
         binary_u8 = np.where(pair.photo_binary >= 0.5, np.uint8(255), np.uint8(0))
         paths["photo_binary"] = write_geotiff(out / "photo_binary.tif", binary_u8)
-    paths["aoi_enhanced"] = write_geotiff(
-        out / "aoi_enhanced.tif",
-        steps.enhanced,
-        transform=aoi.transform,
-        crs=rotated.crs,
-        nodata=float("nan"),
-    )
-    paths["aoi_rotated"] = write_geotiff(
-        out / "aoi_rotated.tif",
-        rotated.data,
-        transform=rotated.inverse,
-        crs=rotated.crs,
-        nodata=float("nan"),
-    )
+    for name, data, transform in (
+        ("aoi_enhanced", steps.enhanced, aoi.transform),
+        ("aoi_rotated", rotated.data, rotated.inverse),
+    ):
+        paths[name] = write_geotiff(
+            out / f"{name}.tif", data, transform=transform, crs=rotated.crs, nodata=float("nan")
+        )
     if steps.rock is not None and pair.rock is not None:
         paths["rock_mask"] = write_geotiff(
             out / "rock_mask.tif",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -223,19 +223,23 @@ def verify_candidate(
     # A matcher may limit the models (effnet-dense measures its ties in a
     # frame already warped by a similarity: a homography would fit its noise).
     kinds = tuple(matcher.fit_kinds)
+
+    def judge(fit: FitResult, scale: float | None, evidence: Mapping[str, float]) -> Assessment:
+        return assess(
+            fit,
+            expected_scale=scale,
+            scale_tolerance=scale_tolerance,
+            calibration=calibration,
+            rules=rules,
+            evidence=evidence,
+        )
+
     tries: list[_Try] = []
     for angle in angles:
         rotated, to_rotated = rotate_image(scaled, angle)
         matches = matcher.match(rotated, target)
         fit = fit_transform(matches, threshold_px=threshold_px, seed=seed, kinds=kinds)
-        verdict = assess(
-            fit,
-            expected_scale=residual_scale,
-            scale_tolerance=scale_tolerance,
-            calibration=calibration,
-            rules=rules,
-            evidence=matches.evidence,
-        )
+        verdict = judge(fit, residual_scale, matches.evidence)
         tries.append(
             _Try(
                 angle=angle,
@@ -270,14 +274,7 @@ def verify_candidate(
             float(inliers_photo[:, 1].max()),
         )
         fit = replace(fit, matrix=photo_to_target, bbox_a=bbox)
-        verdict = assess(
-            fit,
-            expected_scale=expected_scale,
-            scale_tolerance=scale_tolerance,
-            calibration=calibration,
-            rules=rules,
-            evidence=best.evidence,
-        )
+        verdict = judge(fit, expected_scale, best.evidence)
     else:
         photo_to_target = np.full((3, 3), np.nan)
         inliers_photo = np.zeros((0, 2))
