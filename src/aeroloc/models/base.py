@@ -125,6 +125,37 @@ class Embedder(nn.Module, abc.ABC):
     def build(cls, *, weights: str | Path | None = None, **config: Any) -> Self:
         """Build the model from config keywords and load ``weights`` (None = random)."""
 
+    # -- shared by the models -----------------------------------------------------------
+
+    def train(self, mode: bool = True) -> Self:
+        """Training mode, except batch norms whose parameters are frozen (a frozen
+        trunk keeps its pretrained statistics: :func:`keep_frozen_bn_eval`)."""
+        super().train(mode)
+        keep_frozen_bn_eval(self)
+        return self
+
+    @classmethod
+    def embedder_spec(cls, **fields: Any) -> ModelSpec:
+        """A :class:`ModelSpec` of this embedder (its name and kind filled in)."""
+        return ModelSpec(name=cls.name, kind="embedder", **fields)
+
+    @classmethod
+    def build_with_trunk(
+        cls, weights: str | Path | None, config: Mapping[str, Any], imagenet: Callable[[], Path]
+    ) -> Self:
+        """Build from config keywords; load trunk ``weights``: ``"imagenet"`` (the file
+        ``imagenet()`` finds), a path, or None (random trunk). The model defines
+        ``load_trunk_weights(path)``."""
+        model = cls(make_config(cls.name, cls.config_class, config))
+        if weights is not None:
+            path = imagenet() if weights == "imagenet" else Path(weights)
+            model.load_trunk_weights(path)
+        return model
+
+    def load_trunk_weights(self, path: str | Path) -> None:
+        """Load a trunk weights file (models with a pretrained trunk override this)."""
+        raise ModelError(f"{self.name} has no pretrained trunk to load {path} into")
+
     @abc.abstractmethod
     def trunk(self, x: Tensor) -> Tensor:
         """Feature map of an image of any size ≥ the input size.

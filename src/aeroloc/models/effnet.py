@@ -55,9 +55,7 @@ from aeroloc.models.base import (
     ModelSpec,
     TrunkSplit,
     freeze,
-    keep_frozen_bn_eval,
     load_state_dict_checked,
-    make_config,
     read_weights_file,
 )
 from aeroloc.models.registry import ModelEntry, WeightsCard, register
@@ -303,9 +301,7 @@ class EffNetLite0Siamese(Embedder):
     @classmethod
     def spec_for(cls, config: Any) -> ModelSpec:
         n = config.input_size // config.stride
-        return ModelSpec(
-            name=cls.name,
-            kind="embedder",
+        return cls.embedder_spec(
             input_size=(config.input_size, config.input_size),
             channels=3,
             preprocessing="gray",
@@ -328,11 +324,7 @@ class EffNetLite0Siamese(Embedder):
                 None (random trunk).
             **config: :class:`EffNetSiameseConfig` fields.
         """
-        model = cls(make_config(cls.name, EffNetSiameseConfig, config))
-        if weights is not None:
-            path = packaged_weights() if weights == "imagenet" else Path(weights)
-            model.load_trunk_weights(path)
-        return model
+        return cls.build_with_trunk(weights, config, packaged_weights)
 
     def load_trunk_weights(self, path: str | Path) -> None:
         """Load EfficientNet-Lite0 weights (names as ``efficientnet-lite0-57934424.pth``)."""
@@ -342,11 +334,6 @@ class EffNetLite0Siamese(Embedder):
         unused = set(EfficientNetLite0().state_dict()) - kept
         sd = {k: v for k, v in sd.items() if not k.startswith("_fc.") and k not in unused}
         load_state_dict_checked(self.backbone, sd, what=f"weights file {path}")
-
-    def train(self, mode: bool = True) -> Self:
-        super().train(mode)
-        keep_frozen_bn_eval(self)
-        return self
 
     @property
     def window_map_size(self) -> tuple[int, int]:

@@ -35,9 +35,7 @@ from aeroloc.models.base import (
     TrunkSplit,
     dense_linear,
     freeze,
-    keep_frozen_bn_eval,
     load_state_dict_checked,
-    make_config,
     per_position,
     read_weights_file,
 )
@@ -118,9 +116,7 @@ class ResNet50Siamese(Embedder):
 
     @classmethod
     def spec_for(cls, config: Any) -> ModelSpec:
-        return ModelSpec(
-            name=cls.name,
-            kind="embedder",
+        return cls.embedder_spec(
             input_size=INPUT_SIZE,
             channels=3,
             preprocessing="gray",
@@ -141,22 +137,13 @@ class ResNet50Siamese(Embedder):
                 (its ``fc`` is dropped), or None (random trunk).
             **config: :class:`ResNetSiameseConfig` fields.
         """
-        model = cls(make_config(cls.name, ResNetSiameseConfig, config))
-        if weights is not None:
-            path = find_imagenet_weights() if weights == "imagenet" else Path(weights)
-            model.load_trunk_weights(path)
-        return model
+        return cls.build_with_trunk(weights, config, find_imagenet_weights)
 
     def load_trunk_weights(self, path: str | Path) -> None:
         """Load a torchvision ResNet-50 state dict (``conv1.weight``, ``layer1.0...``)."""
         sd = read_weights_file(path, what="ResNet-50 weights file")
         sd = {k: v for k, v in sd.items() if not k.startswith("fc.")}
         load_state_dict_checked(self.backbone, sd, what=f"weights file {path}")
-
-    def train(self, mode: bool = True) -> Self:
-        super().train(mode)
-        keep_frozen_bn_eval(self)
-        return self
 
     @property
     def window_map_size(self) -> tuple[int, int]:

@@ -106,9 +106,7 @@ class SigNet(Embedder):
 
     @classmethod
     def spec_for(cls, config: Any) -> ModelSpec:
-        return ModelSpec(
-            name=cls.name,
-            kind="embedder",
+        return cls.embedder_spec(
             input_size=INPUT_SIZE,
             channels=1,
             preprocessing="binary",
