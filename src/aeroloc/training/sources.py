@@ -19,6 +19,11 @@ from aeroloc.training.features import BankEntry, DenseScorer, FeatureBank
 from aeroloc.training.mining import mine_hard_negatives
 from aeroloc.training.sampling import AugmentConfig, TripletDataset, augment_photo
 
+#: Training items of a feature bank: ``(sample, photo, turn)`` index triples.
+Items = Sequence[tuple[int, int, int]]
+#: Mined hard negatives: sample index → (turn, ``[M x 2]`` grid cells).
+HardPool = Mapping[int, tuple[int, np.ndarray]]
+
 
 class BatchSource(Protocol):
     """What the training loop needs of a batch source (ImageSource, BankSource)."""
@@ -227,7 +232,7 @@ class BankSource:
         bank: FeatureBank,
         item: tuple[int, int, int],
         augment: AugmentConfig,
-        hard: Mapping[int, tuple[int, np.ndarray]],
+        hard: HardPool,
     ) -> tuple[np.random.Generator, BankEntry, np.ndarray]:
         """An item's random stream, its AoI entry (turned) and its augmented photo.
 
@@ -249,11 +254,7 @@ class BankSource:
         return rng, e, to_model_input(photo, spec.input_size)
 
     def _triplets(
-        self,
-        bank: FeatureBank,
-        items: Sequence[tuple[int, int, int]],
-        augment: AugmentConfig,
-        hard: Mapping[int, tuple[int, np.ndarray]],
+        self, bank: FeatureBank, items: Items, augment: AugmentConfig, hard: HardPool
     ) -> Tensor:
         cfg = self.config.sampler
         spec = self.model.spec
@@ -287,9 +288,7 @@ class BankSource:
             margin=self.config.margin,
         )
 
-    def _ranked(
-        self, bank: FeatureBank, items: Sequence[tuple[int, int, int]], augment: AugmentConfig
-    ) -> Tensor:
+    def _ranked(self, bank: FeatureBank, items: Items, augment: AugmentConfig) -> Tensor:
         """Mean :func:`heatmap_rank_loss` of each item's photo over its whole AoI."""
         # The heatmap's grid (a window stride apart) falls anywhere relative to the
         # truth; its cell nearest the truth is up to half a stride away on each axis.
@@ -318,12 +317,9 @@ class BankSource:
         return torch.stack(losses).mean()
 
     def items_loss(
-        self,
-        bank: FeatureBank,
-        items: Sequence[tuple[int, int, int]],
-        augment: AugmentConfig,
-        hard: Mapping[int, tuple[int, np.ndarray]],
+        self, bank: FeatureBank, items: Items, augment: AugmentConfig, hard: HardPool
     ) -> Tensor:
+        """The loss of ``items`` ((sample, photo, turn) triples): rank or triplet."""
         if self.config.loss == "rank":
             return self._ranked(bank, items, augment)
         return self._triplets(bank, items, augment, hard)
