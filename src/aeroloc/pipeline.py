@@ -332,19 +332,8 @@ def locate_photo(
         threshold=(threshold or AveragedHistogramThreshold.fixed()) if binary else None,
         timings=timings,
     )
-    photo, aoi_img = _model_inputs(prepared, binary)
     t = time.perf_counter()
-    heatmap = compute_heatmap(
-        photo,
-        aoi_img,
-        model=model,
-        window_px=prepared.window_px,
-        pixel_to_map=prepared.pixel_to_map,
-        crs=prepared.aoi.crs,
-        config=hcfg,
-        model_label=model_label or model.spec.name,
-        progress=progress,
-    )
+    heatmap = _heatmap(prepared, model, binary, hcfg, model_label or model.spec.name, progress)
     timings["heatmap"] = time.perf_counter() - t
     candidates = find_candidates(heatmap, max_candidates=max_candidates)
     verification: Verification | None = None
@@ -353,51 +342,20 @@ def locate_photo(
         t = time.perf_counter()
         verification = verify_candidates(prepared, heatmap, candidates, verify)
         timings["verify"] = time.perf_counter() - t
-        chosen = verification.chosen
-        if chosen is not None and chosen.transform is not None and chosen.footprint is not None:
-            t = time.perf_counter()
-            georef = write_georef_outputs(
-                request.photo_path,
-                out,
-                chosen.transform,
-                frame_box(prepared),
-                tie_pixel_xy=chosen.tie_pixel_xy,
-                tie_map_xy=chosen.tie_map_xy,
-                warp=verify.warp,
-                properties={
-                    "photo_id": request.photo_id,
-                    "status": chosen.status,
-                    "p_correct": chosen.p_correct,
-                    "rank": chosen.candidate.rank,
-                    "score": chosen.candidate.score,
-                    "matcher": verification.matcher,
-                    "n_inliers": chosen.n_inliers,
-                    "rmse_px": chosen.rmse_px,
-                },
-            )
+        t = time.perf_counter()
+        georef = _write_georef(request, prepared, verification, out, warp=verify.warp)
+        if georef is not None:
             timings["georef"] = time.perf_counter() - t
     remove_stale_georef(out, georef)
     t = time.perf_counter()
-    save_heatmap_tif(heatmap, out / "heatmap.tif")
-    background, background_transform = enhance_aoi_preview(raster)
-    save_heatmap_png(
-        heatmap,
-        out / "heatmap.png",
-        background=background,
-        background_transform=background_transform,
-        candidates=[(c.rank, c.polygon) for c in candidates[:5]],
-        footprint=(
-            verification.chosen.footprint
-            if verification is not None
-            and verification.chosen is not None
-            and verification.status == "accepted"
-            else None
-        ),
-        truth=truth_footprint,
-        title=f"{request.photo_id or request.photo_path.name}: {heatmap.model}",
+    accepted = (
+        verification.chosen.footprint
+        if verification is not None
+        and verification.chosen is not None
+        and verification.status == "accepted"
+        else None
     )
-    write_candidates_gpkg(candidates, heatmap, out / CANDIDATES_FILE)
-    save_cells(heatmap, out / CELLS_FILE)
+    _write_heatmap_files(request, raster, heatmap, candidates, out, accepted, truth_footprint)
     timings["write"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     record = locate_record(
@@ -419,6 +377,88 @@ def locate_photo(
         verification=verification,
         georef=georef,
     )
+
+
+def _heatmap(
+    prepared: PreparedPair,
+    model: Embedder,
+    binary: bool,
+    config: HeatmapConfig,
+    label: str,
+    progress: Callable[[int, int], None] | None,
+) -> Heatmap:
+    """Stage 4: the model's scores of every window of the prepared AoI."""
+    photo, aoi_img = _model_inputs(prepared, binary)
+    return compute_heatmap(
+        photo,
+        aoi_img,
+        model=model,
+        window_px=prepared.window_px,
+        pixel_to_map=prepared.pixel_to_map,
+        crs=prepared.aoi.crs,
+        config=config,
+        model_label=label,
+        progress=progress,
+    )
+
+
+def _write_georef(
+    request: LocateRequest,
+    prepared: PreparedPair,
+    verification: Verification,
+    out: Path,
+    *,
+    warp: bool,
+) -> GeorefOutputs | None:
+    """Footprint, GCPs (and warp) of the chosen candidate; None when none has a fit."""
+    chosen = verification.chosen
+    if chosen is None or chosen.transform is None or chosen.footprint is None:
+        return None
+    return write_georef_outputs(
+        request.photo_path,
+        out,
+        chosen.transform,
+        frame_box(prepared),
+        tie_pixel_xy=chosen.tie_pixel_xy,
+        tie_map_xy=chosen.tie_map_xy,
+        warp=warp,
+        properties={
+            "photo_id": request.photo_id,
+            "status": chosen.status,
+            "p_correct": chosen.p_correct,
+            "rank": chosen.candidate.rank,
+            "score": chosen.candidate.score,
+            "matcher": verification.matcher,
+            "n_inliers": chosen.n_inliers,
+            "rmse_px": chosen.rmse_px,
+        },
+    )
+
+
+def _write_heatmap_files(
+    request: LocateRequest,
+    raster: AoIRaster,
+    heatmap: Heatmap,
+    candidates: Sequence[Candidate],
+    out: Path,
+    accepted: Any,
+    truth_footprint: Any,
+) -> None:
+    """``heatmap.tif``, ``heatmap.png`` (with the accepted footprint), candidates, cells."""
+    save_heatmap_tif(heatmap, out / "heatmap.tif")
+    background, background_transform = enhance_aoi_preview(raster)
+    save_heatmap_png(
+        heatmap,
+        out / "heatmap.png",
+        background=background,
+        background_transform=background_transform,
+        candidates=[(c.rank, c.polygon) for c in candidates[:5]],
+        footprint=accepted,
+        truth=truth_footprint,
+        title=f"{request.photo_id or request.photo_path.name}: {heatmap.model}",
+    )
+    write_candidates_gpkg(candidates, heatmap, out / CANDIDATES_FILE)
+    save_cells(heatmap, out / CELLS_FILE)
 
 
 def _model_inputs(prepared: PreparedPair, binary: bool) -> tuple[np.ndarray, np.ndarray]:
