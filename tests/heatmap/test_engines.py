@@ -48,18 +48,23 @@ def _scene(window: int = 40, size: int = 110):
     return aoi, photo, (row0 // (window // 4), col0 // (window // 4))
 
 
-@pytest.mark.parametrize("engine", ["naive", "batched"])
-def test_engine_finds_window_cut_at_known_place(model, engine):
-    aoi, photo, truth = _scene()
-    hm = compute_heatmap(
+def _heatmap(photo, aoi, model, *, window_px=40, **kw):
+    """compute_heatmap on the test scene's grid (identity affine, EPSG:3031)."""
+    return compute_heatmap(
         photo,
         aoi,
         model=model,
-        window_px=40,
+        window_px=window_px,
         pixel_to_map=Affine.identity(),
         crs=CRS_3031,
-        config=HeatmapConfig(engine=engine),
+        **kw,
     )
+
+
+@pytest.mark.parametrize("engine", ["naive", "batched"])
+def test_engine_finds_window_cut_at_known_place(model, engine):
+    aoi, photo, truth = _scene()
+    hm = _heatmap(photo, aoi, model, config=HeatmapConfig(engine=engine))
     best = np.unravel_index(np.nanargmax(hm.scores), hm.shape)
     assert max(abs(best[0] - truth[0]), abs(best[1] - truth[1])) <= 1
     assert hm.engine == engine
@@ -71,15 +76,7 @@ def test_engines_agree(model):
     # the AoI at model scale are exactly naive's separately cut windows.
     aoi, photo, _ = _scene(window=128, size=300)
     maps = {
-        e: compute_heatmap(
-            photo,
-            aoi,
-            model=model,
-            window_px=128,
-            pixel_to_map=Affine.identity(),
-            crs=CRS_3031,
-            config=HeatmapConfig(engine=e),
-        ).scores
+        e: _heatmap(photo, aoi, model, window_px=128, config=HeatmapConfig(engine=e)).scores
         for e in ("naive", "batched", "dense")
     }
     np.testing.assert_allclose(maps["naive"], maps["batched"], atol=1e-4)
@@ -109,15 +106,7 @@ def test_batched_slices_the_scaled_aoi_where_naive_cuts(model):
 def test_nodata_windows_score_nan_and_are_not_ranked(model):
     aoi, photo, _ = _scene()
     aoi[:, :40] = np.nan
-    hm = compute_heatmap(
-        photo,
-        aoi,
-        model=model,
-        window_px=40,
-        pixel_to_map=Affine.identity(),
-        crs=CRS_3031,
-        config=HeatmapConfig(engine="dense"),
-    )
+    hm = _heatmap(photo, aoi, model, config=HeatmapConfig(engine="dense"))
     assert np.isnan(hm.scores[:, 0]).all()
     assert np.isfinite(hm.scores[:, -1]).all()
     aoi[:] = np.nan
@@ -130,25 +119,11 @@ def test_nodata_windows_score_nan_and_are_not_ranked(model):
 def test_textureless_photo_and_bad_config_are_errors(model):
     aoi, photo, _ = _scene()
     with pytest.raises(DataQualityError, match="no texture"):
-        compute_heatmap(
-            np.full_like(photo, 0.9),
-            aoi,
-            model=model,
-            window_px=40,
-            pixel_to_map=Affine.identity(),
-            crs=CRS_3031,
-        )
+        _heatmap(np.full_like(photo, 0.9), aoi, model)
     with pytest.raises(ConfigError, match="unknown engine"):
         HeatmapConfig(engine="gpu")
     with pytest.raises(DataQualityError, match="smaller than one window"):
-        compute_heatmap(
-            photo,
-            aoi[:30, :30],
-            model=model,
-            window_px=40,
-            pixel_to_map=Affine.identity(),
-            crs=CRS_3031,
-        )
+        _heatmap(photo, aoi[:30, :30], model)
 
 
 def test_a_registered_engine_is_one_function(model, monkeypatch):
@@ -165,13 +140,10 @@ def test_a_registered_engine_is_one_function(model, monkeypatch):
     assert "constant" in list_engines()
     aoi, photo, _ = _scene()
     done = []
-    hm = compute_heatmap(
+    hm = _heatmap(
         photo,
         aoi,
-        model=model,
-        window_px=40,
-        pixel_to_map=Affine.identity(),
-        crs=CRS_3031,
+        model,
         config=HeatmapConfig(engine="constant"),
         progress=lambda i, n: done.append((i, n)),
     )
