@@ -167,6 +167,38 @@ def _angles(rotations_deg: Sequence[float], extra: float | None) -> tuple[float,
     return tuple(out)
 
 
+def _scaled_photo(
+    photo: np.ndarray, expected_scale: float | None
+) -> tuple[np.ndarray, np.ndarray, float, float | None]:
+    """The photo resampled to about the target's pixel size when the expected
+    scale is far from 1: ``(image, [3 x 3] photo → image, factor, scale left)``."""
+    factor = 1.0
+    scaled = photo.astype(np.float32, copy=False)
+    to_scaled = np.eye(3)
+    if expected_scale is not None and max(expected_scale, 1 / expected_scale) > RESAMPLE_ABOVE:
+        factor = float(expected_scale)
+        scaled, to_scaled = resample(scaled, factor)
+    residual_scale = None
+    if expected_scale is not None:
+        residual_scale = expected_scale / math.sqrt(to_scaled[0, 0] * to_scaled[1, 1])
+    return scaled, to_scaled, factor, residual_scale
+
+
+def _in_photo_pixels(best: _Try) -> tuple[FitResult, np.ndarray, np.ndarray]:
+    """The winning fit in the pixels of the photo as given: ``(fit, [3 x 3] photo →
+    target, [K x 2] inliers)``."""
+    photo_to_target = best.fit.matrix @ best.photo_to_matched
+    photo_to_target = photo_to_target / photo_to_target[2, 2]
+    inliers_photo = project(np.linalg.inv(best.photo_to_matched), best.xy_a)
+    bbox = (
+        float(inliers_photo[:, 0].min()),
+        float(inliers_photo[:, 1].min()),
+        float(inliers_photo[:, 0].max()),
+        float(inliers_photo[:, 1].max()),
+    )
+    return replace(best.fit, matrix=photo_to_target, bbox_a=bbox), photo_to_target, inliers_photo
+
+
 def verify_candidate(
     photo: np.ndarray,
     target: np.ndarray,
@@ -210,15 +242,7 @@ def verify_candidate(
     if expected_scale is not None and not (math.isfinite(expected_scale) and expected_scale > 0):
         raise InvalidInputError(f"expected_scale must be > 0 or None, got {expected_scale}")
     angles = _angles(rotations_deg, extra_rotation_deg)
-    factor = 1.0
-    scaled = photo.astype(np.float32, copy=False)
-    to_scaled = np.eye(3)
-    if expected_scale is not None and max(expected_scale, 1 / expected_scale) > RESAMPLE_ABOVE:
-        factor = float(expected_scale)
-        scaled, to_scaled = resample(scaled, factor)
-    residual_scale = None
-    if expected_scale is not None:
-        residual_scale = expected_scale / math.sqrt(to_scaled[0, 0] * to_scaled[1, 1])
+    scaled, to_scaled, factor, residual_scale = _scaled_photo(photo, expected_scale)
 
     # A matcher may limit the models (effnet-dense measures its ties in a
     # frame already warped by a similarity: a homography would fit its noise).
@@ -261,19 +285,9 @@ def verify_candidate(
     best = max(tries, key=_Try.rank)
     fit, verdict = best.fit, best.verdict
     if fit.ok:
-        # Report the fit in the pixels of the photo as given, and judge its scale
-        # against the caller's expected_scale (shape features are unchanged by
-        # the similarity that resampling and rotation add).
-        photo_to_target = fit.matrix @ best.photo_to_matched
-        photo_to_target = photo_to_target / photo_to_target[2, 2]
-        inliers_photo = project(np.linalg.inv(best.photo_to_matched), best.xy_a)
-        bbox = (
-            float(inliers_photo[:, 0].min()),
-            float(inliers_photo[:, 1].min()),
-            float(inliers_photo[:, 0].max()),
-            float(inliers_photo[:, 1].max()),
-        )
-        fit = replace(fit, matrix=photo_to_target, bbox_a=bbox)
+        # Judge the scale against the caller's expected_scale (shape features
+        # are unchanged by the similarity that resampling and rotation add).
+        fit, photo_to_target, inliers_photo = _in_photo_pixels(best)
         verdict = judge(fit, expected_scale, best.evidence)
     else:
         photo_to_target = np.full((3, 3), np.nan)
