@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from model_inputs import NAMES, built, images_for
 
 from aeroloc.errors import InvalidInputError, MissingFileError, ModelError
 from aeroloc.models import get_model, model_spec, similarity_from_distance
 from aeroloc.models.base import load_state_dict_checked
+from model_inputs import NAMES, built, images_for
 
 
 def test_specs_match_the_thesis():

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from model_inputs import built, images_for
 
 from aeroloc.errors import InvalidInputError, MissingFileError, ModelError
 from aeroloc.models import (
@@ -16,6 +15,7 @@ from aeroloc.models import (
     read_checkpoint,
     save_checkpoint,
 )
+from model_inputs import built, images_for
 
 
 def _trained_effnet() -> EffNetLite0Siamese:

@@ -7,7 +7,6 @@ import importlib.util
 import pytest
 import torch
 import torch.nn.functional as F
-from model_inputs import HAVE_EFFNET_WEIGHTS, built, smooth_images
 from skimage import data as skdata
 from skimage.transform import resize
 
@@ -15,6 +14,7 @@ from aeroloc.errors import ConfigError, ModelError
 from aeroloc.models import get_model, model_spec
 from aeroloc.models.base import load_state_dict_checked
 from aeroloc.models.effnet import WEIGHTS_MODULE, EfficientNetLite0, packaged_weights
+from model_inputs import HAVE_EFFNET_WEIGHTS, built, smooth_images
 
 
 @pytest.mark.parametrize(

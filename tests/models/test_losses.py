@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from model_inputs import HAVE_EFFNET_WEIGHTS, smooth_images
 
 from aeroloc.errors import InvalidInputError
 from aeroloc.models import (
@@ -16,6 +15,7 @@ from aeroloc.models import (
     model_spec,
     triplet_loss,
 )
+from model_inputs import HAVE_EFFNET_WEIGHTS, smooth_images
 
 
 def test_contrastive_loss_known_values():

@@ -10,7 +10,6 @@ from typing import Any, Self
 
 import pytest
 import torch
-from model_inputs import NAMES
 
 from aeroloc.errors import ConfigError, ModelError
 from aeroloc.models import (
@@ -31,6 +30,7 @@ from aeroloc.models import (
 from aeroloc.models.base import dense_linear, make_config
 from aeroloc.training.dataset import DatasetManifest
 from cli_helpers import run
+from model_inputs import NAMES
 
 
 def test_list_models_names_all_three():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from model_inputs import built, images_for
 
 from aeroloc.errors import ModelError
 from aeroloc.models import get_model
 from aeroloc.models.resnet import imagenet_weight_files
+from model_inputs import built, images_for
 
 
 def test_resnet_trunk_gives_7x7_at_200px():

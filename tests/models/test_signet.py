@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model_inputs import built, images_for
 
 from aeroloc.errors import ConfigError
 from aeroloc.models import model_spec
+from model_inputs import built, images_for
 
 
 def test_signet_margin_validated():

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from training_inputs import SMALL
 
 from aeroloc.errors import DataQualityError
 from aeroloc.models import DEFAULT_CHECKPOINT, get_model, read_checkpoint
 from aeroloc.pipeline import load_model
 from aeroloc.training import evaluate as evaluate_module
 from aeroloc.training.dataset import DatasetManifest, Sample, load_samples
+from training_inputs import SMALL
 
 
 def test_shipped_checkpoint_loads_offline() -> None:

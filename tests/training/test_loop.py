@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from training_inputs import SMALL, fixed_loss, small_config
 
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
 from aeroloc.files import write_json
@@ -20,6 +19,7 @@ from aeroloc.training.dataset import DatasetManifest, load_samples
 from aeroloc.training.loop import train
 from aeroloc.training.sampling import AugmentConfig, augment_photo, crop_window
 from aeroloc.training.sources import BankSource
+from training_inputs import SMALL, fixed_loss, small_config
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import torch
-from training_inputs import SMALL, small_config
 
 from aeroloc.models import get_model
 from aeroloc.training.config import preset
 from aeroloc.training.dataset import DatasetManifest, load_samples
 from aeroloc.training.features import FeatureBank
 from aeroloc.training.sources import BankSource, ImageSource
+from training_inputs import SMALL, small_config
 
 
 def test_dense_positives_spread_over_the_allowed_shift(manifest: DatasetManifest) -> None:
