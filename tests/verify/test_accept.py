@@ -210,3 +210,30 @@ def test_a_measured_alignment_contrast_below_the_minimum_blocks_acceptance() -> 
     assert ok.status == "accepted"
     with pytest.raises(InvalidInputError, match="min_contrast"):
         AcceptanceRules(min_contrast=0.05)
+
+
+def test_inliers_clustered_in_a_corner_block_acceptance_when_the_rule_is_on() -> None:
+    fit = _fit(ROTATED_HALF)
+    clustered = {"inlier_hull_share": 0.03}
+    off = assess(fit, expected_scale=0.5, calibration=DEFAULT_CALIBRATION, evidence=clustered)
+    assert off.status == "accepted"  # the default rules do not use the hull
+    assert off.features["inlier_hull_share"] == pytest.approx(0.03)
+    rules = AcceptanceRules(min_inlier_hull_share=0.25)
+    on = assess(
+        fit, expected_scale=0.5, calibration=DEFAULT_CALIBRATION, rules=rules, evidence=clustered
+    )
+    assert on.status == "review"
+    assert on.reasons == ("the inliers' convex hull covers 3% of the photo; 25% needed to accept",)
+    spread = assess(
+        fit,
+        expected_scale=0.5,
+        calibration=DEFAULT_CALIBRATION,
+        rules=rules,
+        evidence={"inlier_hull_share": 0.6},
+    )
+    assert spread.status == "accepted"
+    # not measured (no evidence): the rule cannot fire, the feature reads 0
+    unmeasured = assess(fit, expected_scale=0.5, calibration=DEFAULT_CALIBRATION, rules=rules)
+    assert unmeasured.status == "accepted" and unmeasured.features["inlier_hull_share"] == 0.0
+    with pytest.raises(InvalidInputError, match="min_inlier_hull_share"):
+        AcceptanceRules(min_inlier_hull_share=1.5)

@@ -9,6 +9,7 @@ from skimage import data
 
 from aeroloc.errors import InvalidInputError
 from aeroloc.verify import (
+    AcceptanceRules,
     CandidateCheck,
     Matches,
     get_matcher,
@@ -17,6 +18,7 @@ from aeroloc.verify import (
     rotation_matrix,
     verify_candidate,
 )
+from aeroloc.verify.check import inlier_hull_share
 from aeroloc.verify.matching import MODEL_KINDS, to_uint8
 
 
@@ -210,3 +212,39 @@ def test_the_fit_tries_only_the_models_the_matcher_declares(fit_kinds, kind) -> 
     )
     assert check.fit.kind == kind
     assert check.matcher == "fixed"
+
+
+class ClusteredMatcher:
+    """64 exact matches on an 8 × 8 grid in the photo's top-left 38 × 38 px corner."""
+
+    name = "clustered"
+    fit_kinds = MODEL_KINDS
+
+    def match(self, a: np.ndarray, b: np.ndarray) -> Matches:
+        grid = np.stack(np.meshgrid(np.linspace(2, 40, 8), np.linspace(2, 40, 8)), -1)
+        xy = grid.reshape(-1, 2)
+        shift = np.array([5.0, 7.0])
+        return Matches(xy_a=xy, xy_b=xy + shift, scores=np.ones(len(xy)), matcher=self.name)
+
+
+def test_inlier_hull_share_known_answer() -> None:
+    square = np.array([[10.0, 10.0], [110.0, 10.0], [110.0, 60.0], [10.0, 60.0], [50.0, 30.0]])
+    assert inlier_hull_share(square, (100, 200)) == pytest.approx(100 * 50 / (100 * 200))
+    assert inlier_hull_share(square[:2], (100, 200)) == 0.0
+    assert inlier_hull_share(np.array([[0.0, 0.0], [5.0, 5.0], [9.0, 9.0]]), (10, 10)) == 0.0
+
+
+def test_many_clustered_inliers_are_not_accepted_when_the_hull_rule_is_on() -> None:
+    a = photo()  # 256 x 192
+    target = a.astype(np.float32)
+    kw = {"matcher": ClusteredMatcher(), "expected_scale": 1.0, "rotations_deg": (0.0,)}
+    off = verify_candidate(a, target, **kw)
+    assert off.fit.n_inliers == 64
+    share = off.assessment.features["inlier_hull_share"]
+    assert share == pytest.approx(38 * 38 / (256 * 192), rel=1e-3)
+    on = verify_candidate(a, target, rules=AcceptanceRules(min_inlier_hull_share=0.25), **kw)
+    assert on.status != "accepted"
+    assert any("convex hull covers 3%" in r for r in on.assessment.reasons)
+    assert set(on.assessment.reasons) - set(off.assessment.reasons) == {
+        "the inliers' convex hull covers 3% of the photo; 25% needed to accept"
+    }

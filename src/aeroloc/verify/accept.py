@@ -52,9 +52,12 @@ FEATURE_NAMES = (
     "perspective",
     "mirrored",
     "alignment_contrast",
+    "inlier_hull_share",
 )
-#: Features a matcher may measure itself (``Matches.evidence``); 0 when it does not.
-EVIDENCE_NAMES = ("alignment_contrast",)
+#: Measures from outside the fit (``evidence``): the matcher's alignment contrast,
+#: and the share of the photo inside the convex hull of the inliers
+#: (:func:`aeroloc.verify.check.verify_candidate` measures it); 0 when not measured.
+EVIDENCE_NAMES = ("alignment_contrast", "inlier_hull_share")
 #: Features the logistic calibration uses by default.
 CALIBRATION_FEATURES = (
     "log_n_inliers",
@@ -282,7 +285,10 @@ class AcceptanceRules:
     fitted place; ``effnet-dense`` measures it, keypoint matchers do not).
     When the matcher measured the contrast and it is below ``min_contrast``
     (the whole photo correlates better somewhere else), the fit is left for
-    review however many inliers it has.
+    review however many inliers it has. When the inliers' convex hull was
+    measured and covers less than ``min_inlier_hull_share`` of the photo, the
+    fit is left for review too (inliers clustered in one corner say little about
+    the rest of the photo); 0, the default, turns that rule off.
     """
 
     min_inliers: int = 8
@@ -297,6 +303,7 @@ class AcceptanceRules:
     contrast_inliers: int = 10
     accept_contrast: float = 0.025
     min_contrast: float = 0.01
+    min_inlier_hull_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not (0 < self.min_inliers <= self.accept_inliers):
@@ -313,6 +320,8 @@ class AcceptanceRules:
             raise InvalidInputError("need 0 <= review_perspective <= max_perspective")
         if not (0.0 <= self.min_p_correct <= 1.0):
             raise InvalidInputError("min_p_correct must lie in [0, 1]")
+        if not (0.0 <= self.min_inlier_hull_share <= 1.0):
+            raise InvalidInputError("min_inlier_hull_share must lie in [0, 1]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -459,6 +468,12 @@ def assess(
         review.append(
             f"alignment contrast {feats['alignment_contrast']:.3f} below "
             f"{rules.min_contrast:g}: the whole photo does not correlate best at the fitted place"
+        )
+    hull = float((evidence or {}).get("inlier_hull_share", math.nan))
+    if math.isfinite(hull) and n >= rules.min_inliers and hull < rules.min_inlier_hull_share:
+        review.append(
+            f"the inliers' convex hull covers {hull:.0%} of the photo; "
+            f"{rules.min_inlier_hull_share:.0%} needed to accept"
         )
     if fit.inlier_ratio < rules.min_inlier_ratio:
         review.append(f"inlier ratio {fit.inlier_ratio:.2f} below {rules.min_inlier_ratio:.2f}")

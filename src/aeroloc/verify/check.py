@@ -167,6 +167,20 @@ def _angles(rotations_deg: Sequence[float], extra: float | None) -> tuple[float,
     return tuple(out)
 
 
+def inlier_hull_share(points_xy: np.ndarray, shape_hw: tuple[int, ...]) -> float:
+    """Share (0–1) of an ``[H x W]`` photo inside the convex hull of ``[N x 2]`` points.
+
+    Fewer than three points, or points on one line, cover nothing (0).
+    """
+    pts = np.asarray(points_xy, dtype=np.float32).reshape(-1, 2)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    area_px = float(shape_hw[0]) * float(shape_hw[1])
+    if len(pts) < 3 or area_px <= 0:
+        return 0.0
+    hull = cv2.convexHull(pts)
+    return min(1.0, float(cv2.contourArea(hull)) / area_px)
+
+
 def _scaled_photo(
     photo: np.ndarray, expected_scale: float | None
 ) -> tuple[np.ndarray, np.ndarray, float, float | None]:
@@ -263,17 +277,24 @@ def verify_candidate(
         rotated, to_rotated = rotate_image(scaled, angle)
         matches = matcher.match(rotated, target)
         fit = fit_transform(matches, threshold_px=threshold_px, seed=seed, kinds=kinds)
-        verdict = judge(fit, residual_scale, matches.evidence)
+        photo_to_matched = to_rotated @ to_scaled
+        evidence = {
+            **matches.evidence,
+            "inlier_hull_share": inlier_hull_share(
+                project(np.linalg.inv(photo_to_matched), matches.xy_a[fit.inliers]), photo.shape
+            ),
+        }
+        verdict = judge(fit, residual_scale, evidence)
         tries.append(
             _Try(
                 angle=angle,
                 fit=fit,
                 verdict=verdict,
-                photo_to_matched=to_rotated @ to_scaled,
+                photo_to_matched=photo_to_matched,
                 xy_a=matches.xy_a[fit.inliers],
                 xy_b=matches.xy_b[fit.inliers],
                 n_matches=len(matches),
-                evidence=matches.evidence,
+                evidence=evidence,
             )
         )
         if (
