@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from rasterio.crs import CRS
 
-from aeroloc.aoi import DEFAULT_BUFFER_M, AoIConfig, build_aoi, crop_reference
+from aeroloc.aoi import DEFAULT_BUFFER_M, AoIConfig, build_aoi
 from aeroloc.catalog import PhotoRecord
 from aeroloc.errors import (
     AeroLocError,
@@ -41,8 +41,9 @@ from aeroloc.errors import (
 )
 from aeroloc.files import atomic_output, read_gray, require_file, write_json
 from aeroloc.io.archive import Archive, read_archive
+from aeroloc.pipeline import LocateRequest
 from aeroloc.preprocess import AveragedHistogramThreshold, crop_frame, gray_histogram
-from aeroloc.preprocess.prepare import PreparedPair, prepare_pair
+from aeroloc.preprocess.prepare import PreparedPair, prepare_request
 from aeroloc.training.dataset import (
     MANIFEST_NAME,
     STORE_WINDOW_PX,
@@ -329,22 +330,21 @@ def _prepare(
     buffer_m: float,
     thr: AveragedHistogramThreshold,
 ) -> PreparedPair:
-    """Stage 3 for one catalog photo, exactly as ``locate`` runs it."""
-    photo_path = a.photo_path(rec)
+    """Stage 3 for one catalog photo: :func:`~aeroloc.preprocess.prepare.prepare_request`,
+    as ``locate`` runs it (the catalog's altitude and heading, no truth)."""
+    request = LocateRequest(
+        photo_path=require_file(a.photo_path(rec), f"photo {rec.photo_id}"),
+        references=(a.reference,),
+        aoi=build_aoi(rec, AoIConfig(buffer_m=buffer_m)),
+        azimuth_deg=azimuth_deg,
+        ground_size_m=rec.camera().ground_size_m(altitude_m)[0],
+        rock_mask_path=a.rock_mask,
+        photo_id=rec.photo_id,
+    )
     with warnings.catch_warnings():
         # Part of an AoI may lie off the reference; those pixels are NaN and handled below.
         warnings.simplefilter("ignore")
-        aoi = build_aoi(rec, AoIConfig(buffer_m=buffer_m))
-        raster = crop_reference(a.reference, aoi)
-        ground_m = rec.camera().ground_size_m(altitude_m)[0]
-        return prepare_pair(
-            require_file(photo_path, f"photo {rec.photo_id}"),
-            raster,
-            azimuth_deg=azimuth_deg,
-            ground_size_m=ground_m,
-            rock_mask_path=a.rock_mask,
-            threshold=thr,
-        )
+        return prepare_request(request, threshold=thr)[1]
 
 
 def _write_sample(path: Path, arrays: dict[str, np.ndarray]) -> None:
