@@ -335,7 +335,9 @@ def locate_photo(
     t = time.perf_counter()
     heatmap = _heatmap(prepared, model, binary, hcfg, model_label or model.spec.name, progress)
     timings["heatmap"] = time.perf_counter() - t
-    candidates = find_candidates(heatmap, max_candidates=max_candidates)
+    candidates = find_candidates(
+        heatmap, max_candidates=max_candidates, azimuth_deg=request.azimuth_deg
+    )
     verification: Verification | None = None
     georef: GeorefOutputs | None = None
     if verify is not None:

@@ -8,7 +8,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from aeroloc.errors import DataQualityError, InvalidInputError
-from aeroloc.heatmap.candidates import find_candidates, merge_candidates, search_box
+from aeroloc.heatmap.candidates import find_candidates, search_box
 from aeroloc.heatmap.grid import Heatmap
 
 
@@ -43,18 +43,6 @@ def test_nan_cells_are_never_candidates():
         find_candidates(_heatmap(np.full((3, 3), np.nan)))
     with pytest.raises(InvalidInputError, match="max_candidates"):
         find_candidates(_heatmap(s), max_candidates=0)
-
-
-def test_merge_keeps_best_per_location():
-    s = np.zeros((10, 10))
-    s[2, 2] = 0.9
-    a = find_candidates(_heatmap(s), max_candidates=1)
-    s2 = np.zeros((10, 10))
-    s2[2, 3], s2[8, 8] = 0.95, 0.5
-    b = find_candidates(_heatmap(s2), max_candidates=2, scale=1.1)
-    merged = merge_candidates([a, b], min_distance_m=200)
-    assert [(c.row, c.col, c.scale) for c in merged] == [(2, 3, 1.1), (8, 8, 1.1)]
-    assert [c.rank for c in merged] == [1, 2]
 
 
 def test_search_box_grows_the_window_and_clips_to_the_aoi():

@@ -172,7 +172,9 @@ def test_write_read_round_trip_and_json_fields(tmp_path):
         "shape": [3, 4],
         "pixel_to_map": [2.0, 0.0, 1000.0, 0.0, -2.0, 2000.0],
         "cells_file": CELLS_FILE,
+        "poses": [[0.0, 1.0]],
     }
+    assert data["candidates"][0]["heading_offset_deg"] == 0.0
 
 
 def test_heatmap_comes_back_from_the_record_and_cells(tmp_path):

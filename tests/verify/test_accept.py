@@ -18,6 +18,7 @@ from aeroloc.verify import (
     Calibration,
     FitResult,
     assess,
+    check_prior,
     default_calibration,
     fit_calibration,
 )
@@ -212,12 +213,20 @@ def test_a_measured_alignment_contrast_below_the_minimum_blocks_acceptance() -> 
         AcceptanceRules(min_contrast=0.05)
 
 
-def test_inliers_clustered_in_a_corner_block_acceptance_when_the_rule_is_on() -> None:
+def test_inliers_clustered_in_a_corner_block_acceptance() -> None:
     fit = _fit(ROTATED_HALF)
     clustered = {"inlier_hull_share": 0.03}
-    off = assess(fit, expected_scale=0.5, calibration=DEFAULT_CALIBRATION, evidence=clustered)
-    assert off.status == "accepted"  # the default rules do not use the hull
-    assert off.features["inlier_hull_share"] == pytest.approx(0.03)
+    default = assess(fit, expected_scale=0.5, calibration=DEFAULT_CALIBRATION, evidence=clustered)
+    assert default.status == "review"  # below the default 5 %
+    assert default.features["inlier_hull_share"] == pytest.approx(0.03)
+    off = assess(
+        fit,
+        expected_scale=0.5,
+        calibration=DEFAULT_CALIBRATION,
+        rules=AcceptanceRules(min_inlier_hull_share=0.0),
+        evidence=clustered,
+    )
+    assert off.status == "accepted"
     rules = AcceptanceRules(min_inlier_hull_share=0.25)
     on = assess(
         fit, expected_scale=0.5, calibration=DEFAULT_CALIBRATION, rules=rules, evidence=clustered
@@ -237,3 +246,41 @@ def test_inliers_clustered_in_a_corner_block_acceptance_when_the_rule_is_on() ->
     assert unmeasured.status == "accepted" and unmeasured.features["inlier_hull_share"] == 0.0
     with pytest.raises(InvalidInputError, match="min_inlier_hull_share"):
         AcceptanceRules(min_inlier_hull_share=1.5)
+
+
+def _similarity(angle_deg: float, scale: float) -> np.ndarray:
+    """Clockwise rotation (rows down) by ``angle_deg`` and scaling, about the origin."""
+    c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    return np.array([[scale * c, -scale * s, 50.0], [scale * s, scale * c, 20.0], [0, 0, 1.0]])
+
+
+@pytest.mark.parametrize(
+    ("angle", "scale", "status", "reason"),
+    [
+        (12.0, 0.9, "accepted", None),
+        (-24.0, 1.25, "accepted", None),
+        (40.0, 1.0, "review", "turns the photo +40° from the catalog heading (tolerance ±25°)"),
+        (178.0, 1.0, "review", "turns the photo +178°"),
+        (0.0, 1.6, "review", "scales the photo 1.60x off what its altitude says"),
+        (0.0, 0.7, "review", "scales the photo 1.43x off"),
+    ],
+)
+def test_a_fit_must_agree_with_the_catalog_heading_and_scale(angle, scale, status, reason):
+    fit = _fit(_similarity(angle, scale), kind="similarity")
+    base = assess(fit, expected_scale=scale, calibration=DEFAULT_CALIBRATION)
+    assert base.status == "accepted"
+    out = check_prior(base, fit, prior_rotation_deg=0.0, prior_scale=1.0)
+    assert out.status == status
+    assert out.features["prior_rotation_error_deg"] == pytest.approx(abs(angle), abs=1e-6)
+    assert out.features["prior_log_scale_error"] == pytest.approx(abs(math.log(scale)))
+    if reason is not None:
+        assert any(reason in r for r in out.reasons)
+    # the prior is relative: the same fit agrees with a catalog that says so
+    assert check_prior(base, fit, prior_rotation_deg=angle, prior_scale=scale).status == "accepted"
+
+
+def test_prior_tolerances_are_validated() -> None:
+    with pytest.raises(InvalidInputError, match="max_prior_rotation_deg"):
+        AcceptanceRules(max_prior_rotation_deg=0.0)
+    with pytest.raises(InvalidInputError, match="max_prior_scale"):
+        AcceptanceRules(max_prior_scale=1.0)

@@ -234,11 +234,18 @@ def test_inlier_hull_share_known_answer() -> None:
     assert inlier_hull_share(np.array([[0.0, 0.0], [5.0, 5.0], [9.0, 9.0]]), (10, 10)) == 0.0
 
 
-def test_many_clustered_inliers_are_not_accepted_when_the_hull_rule_is_on() -> None:
+def test_many_clustered_inliers_are_not_accepted() -> None:
+    """A planted fit with 64 inliers in one 38 px cluster: the hull rule leaves it for review."""
     a = photo()  # 256 x 192
     target = a.astype(np.float32)
     kw = {"matcher": ClusteredMatcher(), "expected_scale": 1.0, "rotations_deg": (0.0,)}
-    off = verify_candidate(a, target, **kw)
+    default = verify_candidate(a, target, **kw)
+    assert default.status == "review"
+    assert "the inliers' convex hull covers 3% of the photo; 5% needed to accept" in (
+        default.assessment.reasons
+    )
+    off = verify_candidate(a, target, rules=AcceptanceRules(min_inlier_hull_share=0.0), **kw)
+    assert off.status == "accepted"
     assert off.fit.n_inliers == 64
     share = off.assessment.features["inlier_hull_share"]
     assert share == pytest.approx(38 * 38 / (256 * 192), rel=1e-3)

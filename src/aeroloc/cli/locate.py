@@ -15,6 +15,7 @@ from aeroloc.cli.options import (
     check_matcher,
     out_dir_option,
     photo_argument,
+    pose_grid,
     reference_option,
     rock_mask_option,
     search_options,
@@ -81,6 +82,9 @@ def locate(
     rock_mask: Path | None,
     model_spec: str | None,
     engine: str,
+    heading_search: float,
+    heading_step: float,
+    scale_search: float,
     stride_fraction: float,
     max_candidates: int,
     verify: bool,
@@ -108,6 +112,7 @@ def locate(
     )
     from aeroloc.verify.walk import VerifyConfig
 
+    poses = pose_grid(heading_search, heading_step, scale_search)
     verify_config = (
         VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp) if verify else None
     )
@@ -150,7 +155,7 @@ def locate(
         out_dir,
         model=model,
         model_label=label,
-        heatmap_config=HeatmapConfig(engine=engine, stride_fraction=stride_fraction),
+        heatmap_config=HeatmapConfig(engine=engine, stride_fraction=stride_fraction, poses=poses),
         max_candidates=max_candidates,
         verify=verify_config,
     )

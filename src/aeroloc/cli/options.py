@@ -7,16 +7,18 @@ Help texts that differ between commands are passed in, so every command's
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from aeroloc.errors import ModelError
+from aeroloc.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     from aeroloc.catalog import CatalogQuery
+    from aeroloc.heatmap.poses import PoseGrid
 
 Decorator = Callable[[Any], Any]
 
@@ -149,6 +151,29 @@ def search_options(*, max_verify: int, per_photo: str) -> Decorator:
             "--engine", type=ENGINES, default="dense", show_default=True, help="Heatmap engine."
         ),
         click.option(
+            "--heading-search",
+            type=float,
+            default=16.0,
+            show_default=True,
+            help="Score headings up to this many degrees either side of the given one "
+            "(0: the given heading only).",
+        ),
+        click.option(
+            "--heading-step",
+            type=float,
+            default=4.0,
+            show_default=True,
+            help="Step of --heading-search (degrees).",
+        ),
+        click.option(
+            "--scale-search",
+            type=float,
+            default=0.15,
+            show_default=True,
+            help="Also score footprints this fraction larger and smaller than the "
+            "altitude says (0: the given scale only).",
+        ),
+        click.option(
             "--verify/--no-verify",
             default=True,
             show_default=True,
@@ -169,6 +194,21 @@ def search_options(*, max_verify: int, per_photo: str) -> Decorator:
             show_default=True,
             help="Verify at most this many candidates, best first (stops at the first accepted).",
         ),
+    )
+
+
+def pose_grid(heading_search: float, heading_step: float, scale_search: float) -> PoseGrid:
+    """The heatmap's :class:`~aeroloc.heatmap.poses.PoseGrid` from ``--heading-search``,
+    ``--heading-step`` and ``--scale-search`` (ConfigError when out of range)."""
+    from aeroloc.heatmap.poses import PoseGrid
+
+    if not (math.isfinite(scale_search) and 0.0 <= scale_search < 1.0):
+        raise ConfigError(f"--scale-search must be in [0, 1), got {scale_search}")
+    return PoseGrid.span(
+        heading_deg=heading_search,
+        heading_step_deg=heading_step,
+        scale_max=1.0 + scale_search,
+        scale_steps=1 if scale_search > 0 else 0,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from shapely.geometry import Polygon
@@ -22,9 +22,13 @@ class Candidate:
         percentile: percentile rank (0–100) of the score among all valid windows.
         row, col: heatmap cell.
         x, y: window centre in map coordinates.
-        polygon: window outline in map coordinates.
-        scale: window size relative to the nominal ground size (multi-scale search).
-        azimuth_deg: heading of the window's rotated AoI.
+        polygon: window outline in map coordinates (turned and scaled to the
+            pose the search found).
+        scale: footprint size the search found, relative to the nominal one.
+        heading_offset_deg: heading the search found, relative to the given
+            heading to which the AoI is rotated (clockwise degrees).
+        azimuth_deg: the heading the search found: the given heading plus
+            ``heading_offset_deg``, in [0, 360).
     """
 
     rank: int
@@ -36,6 +40,7 @@ class Candidate:
     y: float
     polygon: Polygon
     scale: float = 1.0
+    heading_offset_deg: float = 0.0
     azimuth_deg: float = 0.0
 
 
@@ -44,14 +49,15 @@ def find_candidates(
     *,
     max_candidates: int = 20,
     nms_radius_px: float | None = None,
-    scale: float = 1.0,
     azimuth_deg: float = 0.0,
 ) -> tuple[Candidate, ...]:
     """Peaks of ``heatmap``, best first, at least ``nms_radius_px`` apart.
 
     Greedy non-maximum suppression: take the best remaining window, drop every
     window whose centre lies closer than the radius (default half a window),
-    repeat. NaN windows are never candidates.
+    repeat. NaN windows are never candidates. Each candidate carries the pose
+    its cell kept (:meth:`Heatmap.pose_at`); ``azimuth_deg`` is the given
+    heading the AoI was rotated to.
     """
     if max_candidates < 1:
         raise InvalidInputError(f"max_candidates must be ≥ 1, got {max_candidates}")
@@ -76,6 +82,7 @@ def find_candidates(
             continue
         score = float(scores[r, c])
         x, y = heatmap.center_map(r, c)
+        offset, scale = heatmap.pose_at(r, c)
         pct = float(
             100.0
             * (np.count_nonzero(finite < score) + 0.5 * np.count_nonzero(finite == score))
@@ -90,9 +97,10 @@ def find_candidates(
                 col=c,
                 x=x,
                 y=y,
-                polygon=heatmap.window_polygon(r, c),
+                polygon=heatmap.window_polygon(r, c, offset_deg=offset, scale=scale),
                 scale=scale,
-                azimuth_deg=azimuth_deg,
+                heading_offset_deg=offset,
+                azimuth_deg=float((azimuth_deg + offset) % 360.0),
             )
         )
         if len(out) >= max_candidates:
@@ -128,21 +136,3 @@ def search_box(
             f"candidate {candidate.rank} lies outside the AoI ({width} x {height} px)"
         )
     return c0, r0, c1, r1
-
-
-def merge_candidates(
-    groups: list[tuple[Candidate, ...]], *, min_distance_m: float, max_candidates: int = 20
-) -> tuple[Candidate, ...]:
-    """Merge candidates of several scales/headings, keeping the best per location.
-
-    Scores from different searches are compared directly; a candidate closer
-    than ``min_distance_m`` to a better one is dropped. Ranks are renumbered.
-    """
-    pool = sorted((c for g in groups for c in g), key=lambda c: -c.score)
-    kept: list[Candidate] = []
-    for cand in pool:
-        if all(math.hypot(cand.x - k.x, cand.y - k.y) >= min_distance_m for k in kept):
-            kept.append(cand)
-        if len(kept) >= max_candidates:
-            break
-    return tuple(replace(c, rank=i + 1) for i, c in enumerate(kept))

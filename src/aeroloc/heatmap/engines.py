@@ -51,6 +51,13 @@ from rasterio.crs import CRS
 
 from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError
 from aeroloc.heatmap.grid import Heatmap, box_sums, grid_shape
+from aeroloc.heatmap.poses import (
+    SINGLE_POSE,
+    PoseGrid,
+    best_over_poses,
+    pose_view,
+    view_cells_for_base,
+)
 from aeroloc.models.base import Embedder
 
 Progress = Callable[[int, int], None]
@@ -70,6 +77,8 @@ class HeatmapConfig:
         max_nodata: largest NaN fraction a window may hold and still be scored.
         context_cells: trunk cells of surrounding AoI each window is embedded
             with (so ``batched`` and ``dense`` see the same thing).
+        poses: the headings and scales scored (:mod:`aeroloc.heatmap.poses`);
+            the default is the given heading and scale only.
     """
 
     engine: str = "dense"
@@ -77,8 +86,11 @@ class HeatmapConfig:
     batch_size: int | None = None
     max_nodata: float = 0.25
     context_cells: int = 1
+    poses: PoseGrid = SINGLE_POSE
 
     def __post_init__(self) -> None:
+        if not isinstance(self.poses, PoseGrid):
+            raise ConfigError(f"poses must be a PoseGrid, got {type(self.poses).__name__}")
         if self.engine not in _ENGINES:
             raise ConfigError(f"unknown engine {self.engine!r}; valid: {', '.join(list_engines())}")
         if not 0.0 < self.stride_fraction <= 1.0:
@@ -295,7 +307,7 @@ def compute_heatmap(
     model_label: str = "",
     progress: Progress | None = None,
 ) -> Heatmap:
-    """Score every window of ``aoi`` against ``photo``.
+    """Score every window of ``aoi`` against ``photo``, at every pose of ``config.poses``.
 
     Args:
         photo: ``[h x w]`` float32 in [0, 1], the preprocessed photo (any size;
@@ -306,7 +318,7 @@ def compute_heatmap(
         window_px: window side in AoI pixels (the photo's ground size / AoI pixel size).
         pixel_to_map: AoI pixel (col, row) → map (x, y).
         crs: the map CRS.
-        config: engine and stride.
+        config: engine, stride and poses.
         model_label: name recorded in the heatmap.
         progress: called with (done, total) windows.
     """
@@ -314,39 +326,29 @@ def compute_heatmap(
     _check_inputs(photo, aoi, window_px)
     stride_px = max(1, round(window_px * cfg.stride_fraction))
     shape = grid_shape(aoi.shape[0], aoi.shape[1], window_px, stride_px)
-    nodata = _nodata_fraction(aoi, window_px, stride_px, shape)
-    valid = nodata <= cfg.max_nodata
+    valid = _nodata_fraction(aoi, window_px, stride_px, shape) <= cfg.max_nodata
     if not valid.any():
         raise DataQualityError(
             f"every window of the AoI has more than {cfg.max_nodata:.0%} nodata: "
             "the AoI lies outside the reference imagery"
         )
-    size_hw = model.spec.input_size
-    photo_in = to_model_input(photo, size_hw)
-    scale = window_scale(model, window_px, cfg.context_cells)
-    fill = float(np.nanmean(aoi))
     model.eval()
     # Channels-last weights, and ResNet-50's batch norms folded: same scores, faster.
     model = model.for_inference()
-    cells = [(int(r), int(c)) for r, c in zip(*np.nonzero(valid), strict=True)]
     t0 = time.perf_counter()
     with torch.inference_mode():
+        batch = _as_batch([to_model_input(photo, model.spec.input_size)])
         # The photo has no surroundings: it is embedded alone, as in training.
-        photo_batch = _as_batch([photo_in])
-        inputs = EngineInputs(
-            model=model,
-            photo_batch=photo_batch,
-            anchor=model.embed(photo_batch),  # [1 x D]
-            aoi=aoi,
-            valid=valid,
-            cells=cells,
-            stride_px=stride_px,
-            scale=scale,
-            fill=fill,
-            config=cfg,
-            progress=progress,
-        )
-        scores = _ENGINES[cfg.engine](inputs)
+        photo_in = _Photo(batch=batch, anchor=model.embed(batch))  # anchor [1 x D]
+        if cfg.poses.is_single:
+            offset, scale = cfg.poses.poses[0]
+            scores = _pose_scores(
+                model, photo_in, aoi, window_px, valid, cfg, offset, scale, progress
+            )
+            pose_scores = None
+        else:
+            pose_scores = _all_pose_scores(model, photo_in, aoi, window_px, valid, cfg, progress)
+            scores = best_over_poses(pose_scores)
     elapsed = time.perf_counter() - t0
     return Heatmap(
         scores=scores,
@@ -357,7 +359,111 @@ def compute_heatmap(
         model=model_label or model.spec.name,
         engine=cfg.engine,
         timings_s={"heatmap": elapsed},
+        poses=cfg.poses.poses,
+        pose_scores=pose_scores,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _Photo:
+    """The photo at the model's input size (``[1 x 1 x h x w]``) and its embedding ``[1 x D]``."""
+
+    batch: torch.Tensor
+    anchor: torch.Tensor
+
+
+def _engine_scores(
+    model: Embedder,
+    photo: _Photo,
+    aoi: np.ndarray,
+    window_px: int,
+    stride_px: int,
+    valid: np.ndarray,
+    cfg: HeatmapConfig,
+    progress: Progress | None,
+) -> np.ndarray:
+    """The configured engine's ``[R x C]`` scores of ``aoi``'s ``valid`` windows."""
+    inputs = EngineInputs(
+        model=model,
+        photo_batch=photo.batch,
+        anchor=photo.anchor,
+        aoi=aoi,
+        valid=valid,
+        cells=[(int(r), int(c)) for r, c in zip(*np.nonzero(valid), strict=True)],
+        stride_px=stride_px,
+        scale=window_scale(model, window_px, cfg.context_cells),
+        fill=float(np.nanmean(aoi)),
+        config=cfg,
+        progress=progress,
+    )
+    return _ENGINES[cfg.engine](inputs)
+
+
+def _pose_scores(
+    model: Embedder,
+    photo: _Photo,
+    aoi: np.ndarray,
+    window_px: int,
+    base_valid: np.ndarray,
+    cfg: HeatmapConfig,
+    offset_deg: float,
+    scale: float,
+    progress: Progress | None,
+) -> np.ndarray:
+    """``[R x C]`` scores of the base grid's valid cells at one pose (NaN where the view has none).
+
+    The base pose scores the AoI itself; any other scores its :func:`pose_view`
+    on the view's own grid, and each base cell takes the view cell nearest it.
+    """
+    if (offset_deg, scale) == (0.0, 1.0):
+        stride = max(1, round(window_px * cfg.stride_fraction))
+        return _engine_scores(model, photo, aoi, window_px, stride, base_valid, cfg, progress)
+    view = pose_view(aoi, window_px, offset_deg, scale)
+    # Views are scored twice as densely, so that a base cell finds a view window
+    # at most a quarter stride from its own centre.
+    stride = max(1, round(view.window_px * cfg.stride_fraction / 2))
+    h, w = view.image.shape
+    out = np.full(base_valid.shape, np.nan, dtype=np.float32)
+    if h < view.window_px or w < view.window_px:
+        return out
+    vshape = grid_shape(h, w, view.window_px, stride)
+    vvalid = _nodata_fraction(view.image, view.window_px, stride, vshape) <= cfg.max_nodata
+    if not vvalid.any():
+        return out
+    vscores = _engine_scores(
+        model, photo, view.image, view.window_px, stride, vvalid, cfg, progress
+    )
+    base_stride = max(1, round(window_px * cfg.stride_fraction))
+    r_idx, c_idx = np.nonzero(base_valid)
+    centres = np.stack(
+        [c_idx * base_stride + window_px / 2, r_idx * base_stride + window_px / 2], axis=1
+    )
+    rows, cols, inside = view_cells_for_base(centres, view, stride, vshape)
+    out[r_idx[inside], c_idx[inside]] = vscores[rows[inside], cols[inside]]
+    return out
+
+
+def _all_pose_scores(
+    model: Embedder,
+    photo: _Photo,
+    aoi: np.ndarray,
+    window_px: int,
+    valid: np.ndarray,
+    cfg: HeatmapConfig,
+    progress: Progress | None,
+) -> np.ndarray:
+    """``[P x R x C]`` the scores of every pose of ``cfg.poses`` on the base grid."""
+    poses = cfg.poses.poses
+    n = int(valid.sum())
+    out = np.full((len(poses), *valid.shape), np.nan, dtype=np.float32)
+    for k, (offset, scale) in enumerate(poses):
+
+        def report(done: int, total: int, k: int = k) -> None:
+            if progress is not None:
+                progress(k * n + round(n * done / max(1, total)), n * len(poses))
+
+        out[k] = _pose_scores(model, photo, aoi, window_px, valid, cfg, offset, scale, report)
+    return out
 
 
 @register_engine("naive")

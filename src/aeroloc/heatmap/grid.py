@@ -18,6 +18,7 @@ from rasterio.crs import CRS
 from shapely.geometry import Polygon
 
 from aeroloc.errors import DataQualityError, InvalidInputError
+from aeroloc.heatmap.poses import grid_of, refine_pose
 
 
 def grid_shape(height_px: int, width_px: int, window_px: int, stride_px: int) -> tuple[int, int]:
@@ -47,6 +48,9 @@ class Heatmap:
         crs: map CRS.
         model: model name or checkpoint that produced the scores.
         engine: ``naive``, ``batched`` or ``dense``.
+        poses: the ``(heading offset, scale)`` pairs scored.
+        pose_scores: ``[P x R x C]`` every pose's scores (None without a pose
+            search); ``scores`` is their maximum over poses.
     """
 
     scores: np.ndarray
@@ -57,10 +61,31 @@ class Heatmap:
     model: str = ""
     engine: str = ""
     timings_s: dict[str, float] = field(default_factory=dict)
+    poses: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
+    pose_scores: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.scores.ndim != 2:
             raise InvalidInputError(f"heatmap scores must be [R x C], got {self.scores.shape}")
+        if self.pose_scores is not None and self.pose_scores.shape != (
+            len(self.poses),
+            *self.scores.shape,
+        ):
+            raise InvalidInputError(
+                f"heatmap pose_scores must be [{len(self.poses)} x R x C] for "
+                f"{self.scores.shape}, got {self.pose_scores.shape}"
+            )
+
+    def pose_at(self, row: int, col: int) -> tuple[float, float]:
+        """``(heading offset °, scale)`` the pose search found at cell ``(row, col)``.
+
+        Refined between grid steps (:func:`aeroloc.heatmap.poses.refine_pose`);
+        the single pose scored when there was no search.
+        """
+        if self.pose_scores is None:
+            offset, scale = self.poses[0]
+            return float(offset), float(scale)
+        return refine_pose(grid_of(self.poses), self.pose_scores[:, row, col])
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -91,11 +116,21 @@ class Heatmap:
         x, y = self.pixel_to_map @ self.center_px(row, col)
         return float(x), float(y)
 
-    def window_polygon(self, row: int, col: int) -> Polygon:
-        """Map polygon of window ``(row, col)``."""
-        c0, r0 = col * self.stride_px, row * self.stride_px
-        w = self.window_px
-        corners = [(c0, r0), (c0 + w, r0), (c0 + w, r0 + w), (c0, r0 + w)]
+    def window_polygon(
+        self, row: int, col: int, *, offset_deg: float = 0.0, scale: float = 1.0
+    ) -> Polygon:
+        """Map polygon of window ``(row, col)``, turned and scaled about its centre.
+
+        ``offset_deg`` is clockwise as displayed in the AoI's pixels (see
+        :mod:`aeroloc.heatmap.poses`); the defaults give the plain window.
+        """
+        cx, cy = self.center_px(row, col)
+        half = self.window_px * scale / 2
+        turn = Affine.translation(cx, cy) * Affine.rotation(offset_deg)
+        corners = [
+            turn @ (dx, dy)
+            for dx, dy in ((-half, -half), (half, -half), (half, half), (-half, half))
+        ]
         return Polygon([self.pixel_to_map @ p for p in corners])
 
     def cell_of(self, x: float, y: float) -> tuple[float, float]:

@@ -103,8 +103,11 @@ class CandidateRecord:
         percentile: percentile rank (0–100) among the valid windows.
         x, y: window centre (map CRS).
         grid_row, grid_col: cell of the rotated score grid (``heatmap_cells.npy``).
-        scale: window size relative to the nominal ground size.
-        azimuth_deg: heading of the window's rotated AoI.
+        scale: footprint size the heatmap's pose search found, relative to
+            the nominal one (1 without a search).
+        heading_offset_deg: heading the search found minus the given heading
+            (clockwise degrees; 0 without a search).
+        azimuth_deg: the heading the search found (given + offset).
     """
 
     rank: int
@@ -115,6 +118,7 @@ class CandidateRecord:
     grid_row: int
     grid_col: int
     scale: float = 1.0
+    heading_offset_deg: float = 0.0
     azimuth_deg: float = 0.0
 
     @classmethod
@@ -127,8 +131,9 @@ class CandidateRecord:
             y=round(c.y, 3),
             grid_row=c.row,
             grid_col=c.col,
-            scale=c.scale,
-            azimuth_deg=c.azimuth_deg,
+            scale=round(c.scale, 6),
+            heading_offset_deg=round(c.heading_offset_deg, 6),
+            azimuth_deg=round(c.azimuth_deg, 6),
         )
 
     @classmethod
@@ -143,6 +148,7 @@ class CandidateRecord:
             grid_row=int(data.get(cell[0], -1)),
             grid_col=int(data.get(cell[1], -1)),
             scale=float(data.get("scale", 1.0)),
+            heading_offset_deg=float(data.get("heading_offset_deg", 0.0)),
             azimuth_deg=float(data.get("azimuth_deg", 0.0)),
         )
 
@@ -220,8 +226,8 @@ class BestRecord:
         x, y: the photo centre (centroid of the verified footprint) when
             ``status`` is accepted or review; else the window centre.
         window_x, window_y: centre of the chosen (or top) candidate window.
-        rank, score, percentile, grid_row, grid_col, scale, azimuth_deg: that
-            candidate (see :class:`CandidateRecord`).
+        rank, score, percentile, grid_row, grid_col, scale,
+        heading_offset_deg, azimuth_deg: that candidate (see :class:`CandidateRecord`).
         footprint: GeoJSON polygon: the verified footprint, else the window.
         matcher: verification matcher (None when unverified).
         reasons: why this status.
@@ -245,6 +251,7 @@ class BestRecord:
     grid_row: int | None = None
     grid_col: int | None = None
     scale: float | None = None
+    heading_offset_deg: float | None = None
     azimuth_deg: float | None = None
     footprint: Mapping[str, Any] | None = None
     matcher: str | None = None
@@ -283,6 +290,7 @@ class BestRecord:
             grid_row=_opt(data, cell[0], int),
             grid_col=_opt(data, cell[1], int),
             scale=_opt(data, "scale", float),
+            heading_offset_deg=_opt(data, "heading_offset_deg", float),
             azimuth_deg=_opt(data, "azimuth_deg", float),
             footprint=data.get("footprint") or None,
             matcher=_opt(data, "matcher", str),
@@ -375,6 +383,8 @@ class LocateRecord:
         grid_shape: ``(R, C)`` of the rotated score grid.
         grid_pixel_to_map: its rotated-AoI pixel → map affine (six numbers).
         cells_file: the ``[R x C]`` scores, next to ``result.json``.
+        poses: the ``(heading offset °, scale)`` pairs the heatmap scored
+            (``[(0, 1)]`` without a pose search).
         aoi_pixel_m: AoI pixel size (m).
         n_windows, n_valid_windows: windows of the grid, and those scored.
         timings_s: seconds per stage.
@@ -402,6 +412,7 @@ class LocateRecord:
     candidates: tuple[CandidateRecord, ...]
     best: BestRecord
     verification: VerificationRecord | None = None
+    poses: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
     schema_version: int = SCHEMA_VERSION
     aeroloc_version: str = __version__
 
@@ -425,6 +436,7 @@ class LocateRecord:
                 "shape": list(self.grid_shape),
                 "pixel_to_map": list(self.grid_pixel_to_map),
                 "cells_file": self.cells_file,
+                "poses": [list(p) for p in self.poses],
             },
             "aoi_pixel_m": self.aoi_pixel_m,
             "n_windows": self.n_windows,
@@ -470,6 +482,7 @@ class LocateRecord:
             grid_shape=tuple(int(v) for v in grid.get("shape") or ()),
             grid_pixel_to_map=tuple(float(v) for v in grid["pixel_to_map"]),
             cells_file=str(grid.get("cells_file") or CELLS_FILE),
+            poses=tuple((float(p[0]), float(p[1])) for p in grid.get("poses") or ((0.0, 1.0),)),
             aoi_pixel_m=_opt(data, "aoi_pixel_m", float),
             n_windows=_opt(data, "n_windows", int),
             n_valid_windows=_opt(data, "n_valid_windows", int),
@@ -522,6 +535,7 @@ def _best_unverified(top: Candidate) -> BestRecord:
         grid_row=c.grid_row,
         grid_col=c.grid_col,
         scale=c.scale,
+        heading_offset_deg=c.heading_offset_deg,
         azimuth_deg=c.azimuth_deg,
         footprint=_geojson(top.polygon),
     )
@@ -594,6 +608,7 @@ def locate_record(
         grid_shape=tuple(heatmap.shape),
         grid_pixel_to_map=tuple(heatmap.pixel_to_map)[:6],
         cells_file=CELLS_FILE,
+        poses=heatmap.poses,
         aoi_pixel_m=heatmap.pixel_size_m,
         n_windows=heatmap.n_windows,
         n_valid_windows=int(heatmap.valid.sum()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from affine import Affine
 from rasterio.crs import CRS
@@ -32,7 +32,9 @@ def sample_heatmap(
     ``context_cells`` None keeps the engine's default padding.
     """
     m = mode or model.spec.preprocessing
-    context = {} if context_cells is None else {"context_cells": context_cells}
+    config = HeatmapConfig(engine=engine, stride_fraction=stride_fraction)
+    if context_cells is not None:
+        config = replace(config, context_cells=context_cells)
     return compute_heatmap(
         sample.photo_image(m),
         sample.aoi_image(m),
@@ -40,7 +42,7 @@ def sample_heatmap(
         window_px=STORE_WINDOW_PX,
         pixel_to_map=Affine.identity(),
         crs=CRS.from_epsg(3031),
-        config=HeatmapConfig(engine=engine, stride_fraction=stride_fraction, **context),
+        config=config,
     )
 
 

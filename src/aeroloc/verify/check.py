@@ -28,6 +28,7 @@ from aeroloc.verify.accept import (
     Assessment,
     Calibration,
     assess,
+    check_prior,
 )
 from aeroloc.verify.fit import FitResult, fit_transform, project
 from aeroloc.verify.matching.base import Matcher, check_gray
@@ -227,6 +228,8 @@ def verify_candidate(
     early_stop_p: float | None = 0.9,
     seed: int = 0,
     rules: AcceptanceRules | None = None,
+    prior_rotation_deg: float | None = None,
+    prior_scale: float | None = None,
 ) -> CandidateCheck:
     """Match ``photo`` against ``target`` at several rotations and keep the best fit.
 
@@ -246,6 +249,9 @@ def verify_candidate(
         seed: for the robust fit.
         rules: acceptance thresholds (None: :class:`~aeroloc.verify.AcceptanceRules`
             defaults, which expect a near-vertical photo against an orthoimage).
+        prior_rotation_deg, prior_scale: the rotation (clockwise) and scale
+            (target px per photo px) the catalog implies; when given, the
+            winning fit must agree with them (:func:`~aeroloc.verify.accept.check_prior`).
 
     Raises:
         InvalidInputError: an image is not 2-D, or an argument is out of range.
@@ -310,6 +316,14 @@ def verify_candidate(
         # are unchanged by the similarity that resampling and rotation add).
         fit, photo_to_target, inliers_photo = _in_photo_pixels(best)
         verdict = judge(fit, expected_scale, best.evidence)
+        if prior_rotation_deg is not None or prior_scale is not None:
+            verdict = check_prior(
+                verdict,
+                fit,
+                prior_rotation_deg=prior_rotation_deg or 0.0,
+                prior_scale=1.0 if prior_scale is None else prior_scale,
+                rules=rules,
+            )
     else:
         photo_to_target = np.full((3, 3), np.nan)
         inliers_photo = np.zeros((0, 2))

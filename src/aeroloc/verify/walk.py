@@ -330,7 +330,12 @@ def _check_window(
             target,
             matcher=matcher,
             expected_scale=cand.scale,
-            rotations_deg=rotations_deg,
+            # The heatmap's pose search found the heading: start from it.
+            rotations_deg=tuple(cand.heading_offset_deg + r for r in rotations_deg),
+            # The AoI is rotated to the catalog heading and the photo resampled
+            # to the ground size its altitude gives: the prior is (0°, 1).
+            prior_rotation_deg=0.0,
+            prior_scale=1.0,
             calibration=config.calibration,
             rules=config.acceptance,
         )
