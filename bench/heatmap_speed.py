@@ -7,7 +7,10 @@ Synthesises (once) an archive with a benchmark seed (``large``: the 60 km
 scene of the large preset with one flight line of two 2400 px photos, for
 AoIs of up to about 50 km), prepares its first photo, then times each engine
 in its own child process (so peak memory is per engine): windows/s, seconds,
-peak RSS, and the ratio to ``naive``. ``trunk-only`` is one bare trunk pass
+peak RSS, and the ratio to ``naive``. ``dense-poses`` is ``dense`` with the
+search over heading and scale that ``locate`` runs by default
+(``aeroloc.heatmap.poses.DEFAULT_POSES``, 27 poses); its ratio to ``dense``
+is the cost of the search. ``trunk-only`` is one bare trunk pass
 over the AoI at model scale, the physical limit of the dense engine. The
 photo and AoI are prepared once in the parent, so the peak RSS (VmHWM of the
 child) is that of the model and the engine alone (torch and the model
@@ -29,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ENGINES = ("naive", "batched", "dense", "trunk-only")
+ENGINES = ("naive", "batched", "dense", "dense-poses", "trunk-only")
 
 
 def prepared(archive: Path, buffer_m: float):
@@ -64,6 +67,7 @@ def child(args: argparse.Namespace) -> None:
     from rasterio.crs import CRS
 
     from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap, to_model_input
+    from aeroloc.heatmap.poses import DEFAULT_POSES
     from aeroloc.pipeline import load_model
 
     torch.set_num_threads(args.threads)
@@ -93,7 +97,11 @@ def child(args: argparse.Namespace) -> None:
             window_px=window_px,
             pixel_to_map=Affine(*data["pixel_to_map"]),
             crs=CRS.from_epsg(3031),
-            config=HeatmapConfig(engine=args.engine),
+            config=(
+                HeatmapConfig(engine="dense", poses=DEFAULT_POSES)
+                if args.engine == "dense-poses"
+                else HeatmapConfig(engine=args.engine)
+            ),
         )
         seconds = hm.timings_s["heatmap"]
         windows = int(hm.valid.sum())
@@ -194,6 +202,12 @@ def main() -> None:
         ratio = f"{base['seconds'] / r['seconds']:.1f}×" if base else "–"
         print(f"| {r['engine']} | {r['seconds']:.2f} | {wps} | {r['peak_mb']:.0f} | {ratio} |")
     print()
+    if "dense" in by and "dense-poses" in by:
+        ratio = by["dense-poses"]["seconds"] / by["dense"]["seconds"]
+        from aeroloc.heatmap.poses import DEFAULT_POSES
+
+        n = len(DEFAULT_POSES.poses)
+        print(f"dense-poses / dense time: {ratio:.1f} ({n} poses against one)")
     if "dense" in by and "trunk-only" in by:
         ratio = by["dense"]["seconds"] / by["trunk-only"]["seconds"]
         print(f"dense / trunk-only time: {ratio:.2f} (target ≤ 2)")

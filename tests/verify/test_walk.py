@@ -17,7 +17,7 @@ from aeroloc.pipeline import prepare_request
 from aeroloc.preprocess.prepare import PreparedPair
 from aeroloc.verify import AcceptanceRules, Matches
 from aeroloc.verify.matching import MODEL_KINDS
-from aeroloc.verify.walk import VerifyConfig, verify_candidates
+from aeroloc.verify.walk import VerifyConfig, candidate_rotations, verify_candidates
 from verify_helpers import OracleMatcher, heatmap_and_candidate, request_for, tiny_archive
 
 REF_PX_M = 10.0
@@ -202,3 +202,25 @@ def test_dense_matcher_georeferences_a_tiny_photo_within_two_pixels(tmp_path, se
     mapped = np.array([t @ tuple(p) for p in ver.chosen.tie_pixel_xy])
     assert len(mapped) >= 15
     assert np.median(np.hypot(*(mapped - ver.chosen.tie_map_xy).T)) < 2 * REF_PX_M
+
+
+def test_rotations_start_at_the_catalog_heading_then_the_one_found() -> None:
+    from shapely.geometry import box
+
+    from aeroloc.heatmap.candidates import Candidate
+
+    cand = Candidate(
+        rank=1,
+        score=0.9,
+        percentile=99.0,
+        row=0,
+        col=0,
+        x=0.0,
+        y=0.0,
+        polygon=box(0, 0, 1, 1),
+        heading_offset_deg=8.0,
+    )
+    assert candidate_rotations(cand, (0.0,)) == (0.0, 8.0)
+    assert candidate_rotations(cand, (0.0, 180.0)) == (0.0, 180.0, 8.0, 188.0)
+    same = Candidate(**{**cand.__dict__, "heading_offset_deg": 0.4})
+    assert candidate_rotations(same, (0.0,)) == (0.0,)

@@ -313,6 +313,23 @@ def _fit_stats(check: CandidateCheck) -> dict[str, Any]:
     }
 
 
+def candidate_rotations(cand: Candidate, rotations_deg: Sequence[float]) -> tuple[float, ...]:
+    """Photo rotations to try on ``cand``: the given ones, then each turned to the heading found.
+
+    The catalog heading comes first (the search resolves the heading only to
+    about a step: on the default synthetic preset, whose headings are at most
+    10° off, it is often the better start); the heading the pose search found
+    is tried next, when it differs by more than a degree. Verification stops at
+    the first angle accepted with a high ``p_correct``, so the second costs
+    only where the first did not convince.
+    """
+    out = [float(r) for r in rotations_deg]
+    offset = cand.heading_offset_deg
+    if abs(offset) > 1.0:
+        out += [float(r) + offset for r in rotations_deg]
+    return tuple(out)
+
+
 def _check_window(
     prepared: PreparedPair,
     cand: Candidate,
@@ -330,8 +347,7 @@ def _check_window(
             target,
             matcher=matcher,
             expected_scale=cand.scale,
-            # The heatmap's pose search found the heading: start from it.
-            rotations_deg=tuple(cand.heading_offset_deg + r for r in rotations_deg),
+            rotations_deg=candidate_rotations(cand, rotations_deg),
             # The AoI is rotated to the catalog heading and the photo resampled
             # to the ground size its altitude gives: the prior is (0°, 1).
             prior_rotation_deg=0.0,
