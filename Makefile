@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.aeroloc-deps
 DATA ?= data/external
 
-.PHONY: install demo test lint format bench data model clean
+.PHONY: install demo test lint format bench bench-real data model clean
 
 # Dependencies: rebuilt when pyproject.toml or this Makefile changes.
 # torch/torchvision go first so pip takes the local 2.14.1/0.29.1 files.
@@ -43,6 +43,16 @@ format: install
 
 bench: install
 	$(PY) bench/heatmap_speed.py
+
+# The benchmark of real rasters (bench/real/README.md): builds the cases from the
+# sample data once (build.py skips finished archives), then locates them all.
+# BENCH_REAL_ARGS passes options to run.py, e.g. BENCH_REAL_ARGS='--limit 20'.
+BENCH_REAL ?= build/bench-real
+BENCH_REAL_ARGS ?=
+bench-real: install data
+	AEROLOC_SAMPLE_DATA=$(DATA) $(PY) bench/real/build.py --out $(BENCH_REAL)/cases
+	AEROLOC_SAMPLE_DATA=$(DATA) $(PY) bench/real/run.py --cases $(BENCH_REAL)/cases \
+		--out $(BENCH_REAL)/run $(BENCH_REAL_ARGS)
 
 # Reproduce the shipped default checkpoint (synthetic archives with seeds
 # 1000-1017 → triplets → training → held-out evaluation); see docs/models.md.

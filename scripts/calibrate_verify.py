@@ -51,7 +51,7 @@ from aeroloc.errors import InvalidInputError
 from aeroloc.evaluation.evaluate import CORRECT_IOU, footprint_iou
 from aeroloc.heatmap.candidates import Candidate
 from aeroloc.heatmap.engines import HeatmapConfig
-from aeroloc.io.archive import Archive, is_archive, read_archive
+from aeroloc.io.archive import Archive, is_archive, read_archive, refuse_test_only
 from aeroloc.pipeline import (
     load_model,
     prepare_request,
@@ -101,12 +101,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def archive(work: Path, seed: int, preset: str) -> Archive:
+    """The synthetic calibration archive of ``seed`` (made on first use; never a test-only one)."""
     from aeroloc.synth import make_archive
 
     out = work / f"{preset}-{seed}"
     if not is_archive(out):
         make_archive(out, seed=seed, preset=preset)
-    return read_archive(out)
+    found = read_archive(out)
+    refuse_test_only(found)
+    return found
 
 
 def examples_of_photo(

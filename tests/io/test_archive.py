@@ -20,8 +20,10 @@ from aeroloc.io.archive import (
     photo_file,
     read_archive,
     read_truth,
+    refuse_test_only,
     write_truth,
 )
+from archive_helpers import write_minimal_archive
 
 SEED = 21  # tests use archive seeds 0-99
 
@@ -103,3 +105,27 @@ def test_bad_archives_raise_one_line_errors(synthetic, tmp_path):
     (tmp_path / TRUTH_FILE).write_text("{")
     with pytest.raises(InvalidInputError, match="is not a truth file"):
         read_truth(tmp_path / TRUTH_FILE)
+
+
+def test_test_only_is_written_read_and_refused(tmp_path):
+    plain = write_minimal_archive(tmp_path / "plain")
+    assert "test_only" not in json.loads((plain / TRUTH_FILE).read_text())
+    assert not read_truth(plain).test_only and not read_archive(plain).test_only
+    refuse_test_only(read_archive(plain))  # a synthetic-like archive passes
+
+    real = write_minimal_archive(tmp_path / "real", test_only=True)
+    assert json.loads((real / TRUTH_FILE).read_text())["test_only"] is True
+    assert read_truth(real).test_only and read_archive(real).test_only
+    for what in (read_archive(real), read_truth(real)):
+        with pytest.raises(InvalidInputError, match="holds real imagery marked test_only"):
+            refuse_test_only(what)
+
+
+def test_a_test_only_flag_must_be_a_boolean(tmp_path):
+    root = write_minimal_archive(tmp_path / "a")
+    data = json.loads((root / TRUTH_FILE).read_text())
+    (root / TRUTH_FILE).write_text(json.dumps({**data, "test_only": "yes"}))
+    with pytest.raises(InvalidInputError, match="test_only must be true or false"):
+        read_truth(root)
+    with pytest.raises(InvalidInputError, match="own argument"):
+        write_truth(tmp_path / "b", [], crs="EPSG:3031", extra={"test_only": True})

@@ -12,6 +12,7 @@ from aeroloc.errors import ConfigError, DataQualityError, InvalidInputError, Mis
 from aeroloc.files import write_json
 from aeroloc.training.build import build_dataset
 from aeroloc.training.dataset import DatasetManifest, read_manifest
+from archive_helpers import write_minimal_archive
 
 
 def test_build_errors(tmp_path: Path, manifest: DatasetManifest) -> None:
@@ -34,3 +35,10 @@ def test_build_errors(tmp_path: Path, manifest: DatasetManifest) -> None:
         read_manifest(tmp_path / "x")
     with pytest.raises(MissingFileError):
         read_manifest(tmp_path / "nothing")
+
+
+def test_a_test_only_archive_is_refused_for_training(tmp_path: Path) -> None:
+    real = write_minimal_archive(tmp_path / "real", test_only=True)
+    with pytest.raises(InvalidInputError, match=r"real.* holds real imagery marked test_only"):
+        build_dataset([real], tmp_path / "d")
+    assert not (tmp_path / "d").exists()

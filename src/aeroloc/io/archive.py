@@ -7,9 +7,9 @@ ground truth can follow the same layout)::
     reference.tif                reference raster (name from truth.json "reference")
     rock_outcrop.gpkg            rock polygons, optional (truth.json "rock_outcrop")
     truth_epoch.tif              synthetic only: the historical epoch, same grid
-    truth.json                   {"crs", "seed"?, "preset"?, "photos": [{"photo_id",
-                                 "center_x", "center_y", "footprint"?, "pixel_to_map"?,
-                                 ...}]}
+    truth.json                   {"crs", "seed"?, "preset"?, "test_only"?, "photos":
+                                 [{"photo_id", "center_x", "center_y", "footprint"?,
+                                 "pixel_to_map"?, ...}]}
     truth.gpkg                   synthetic only: the true footprints
     photos/<photo_id>.tif        the scans (catalog ``path``, relative to the archive)
 
@@ -17,6 +17,11 @@ This module is the one place that knows these names: the generator writes
 through :func:`write_truth` and the file-name constants, and everything that
 reads an archive (the demo, evaluation, the benches, training) calls
 :func:`read_archive` or :func:`read_truth`.
+
+An archive whose ``truth.json`` says ``"test_only": true`` (the benchmark of
+real rasters, ``bench/real``) is for measuring only: whatever trains a model,
+tunes a threshold or calibrates ``p_correct`` calls :func:`refuse_test_only`
+on it and stops.
 """
 
 from __future__ import annotations
@@ -149,6 +154,8 @@ class Truth:
         reference: reference raster name, relative to the archive.
         rock_mask: rock-outcrop polygons name, relative to the archive.
         seed, preset: how a synthetic archive was made (None otherwise).
+        test_only: the archive holds real imagery kept for benchmarks: never
+            train, tune or calibrate on it (see :func:`refuse_test_only`).
     """
 
     path: Path
@@ -158,6 +165,7 @@ class Truth:
     rock_mask: str = ROCK_MASK_FILE
     seed: int | None = None
     preset: str | None = None
+    test_only: bool = False
 
 
 def read_truth(path: str | os.PathLike[str]) -> Truth:
@@ -165,8 +173,9 @@ def read_truth(path: str | os.PathLike[str]) -> Truth:
 
     Raises:
         MissingFileError: no such file.
-        InvalidInputError: not JSON, no ``photos`` list, or a photo without
-            ``photo_id``/``center_x``/``center_y``.
+        InvalidInputError: not JSON, no ``photos`` list, a photo without
+            ``photo_id``/``center_x``/``center_y``, or a ``test_only`` that is
+            not true or false.
     """
     p = Path(path)
     if p.is_dir():
@@ -177,6 +186,9 @@ def read_truth(path: str | os.PathLike[str]) -> Truth:
         data = json.loads(p.read_text())
         photos = {r.photo_id: r for r in (TruthRecord.from_json(t) for t in data["photos"])}
         seed, preset = data.get("seed"), data.get("preset")
+        test_only = data.get("test_only", False)
+        if not isinstance(test_only, bool):
+            raise ValueError(f"test_only must be true or false, got {test_only!r}")
         return Truth(
             path=p,
             photos=photos,
@@ -185,6 +197,7 @@ def read_truth(path: str | os.PathLike[str]) -> Truth:
             rock_mask=str(data.get("rock_outcrop") or ROCK_MASK_FILE),
             seed=None if seed is None else int(seed),
             preset=None if preset is None else str(preset),
+            test_only=test_only,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         # ValueError covers json.JSONDecodeError and UnicodeDecodeError
@@ -202,6 +215,7 @@ def write_truth(
     seed: int | None = None,
     preset: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    test_only: bool = False,
 ) -> Path:
     """Write ``root/truth.json`` (atomically) naming the archive's standard files.
 
@@ -212,20 +226,43 @@ def write_truth(
         seed, preset: how a synthetic archive was made.
         extra: further archive-level fields (config, site, sun, ...), written
             after ``preset``.
+        test_only: mark the archive as benchmark-only real imagery
+            (``"test_only": true``; the key is left out when False).
     """
+    data: dict[str, Any] = {
+        "crs": crs,
+        "reference": REFERENCE_FILE,
+        "truth_epoch": TRUTH_EPOCH_FILE,
+        "rock_outcrop": ROCK_MASK_FILE,
+        "seed": seed,
+        "preset": preset,
+    }
+    if test_only:
+        data["test_only"] = True
+    extra_fields = dict(extra or {})
+    if "test_only" in extra_fields:
+        raise InvalidInputError("pass test_only as its own argument, not in extra")
     return write_json(
         Path(root) / TRUTH_FILE,
-        {
-            "crs": crs,
-            "reference": REFERENCE_FILE,
-            "truth_epoch": TRUTH_EPOCH_FILE,
-            "rock_outcrop": ROCK_MASK_FILE,
-            "seed": seed,
-            "preset": preset,
-            **dict(extra or {}),
-            "photos": [r.to_json() for r in photos],
-        },
+        {**data, **extra_fields, "photos": [r.to_json() for r in photos]},
     )
+
+
+def refuse_test_only(archive: Archive | Truth, use: str = "training or calibration") -> None:
+    """Raise when ``archive`` is marked ``test_only`` (real imagery kept for benchmarks).
+
+    Args:
+        archive: a read archive or truth file.
+        use: what the caller was about to do, for the message.
+
+    Raises:
+        InvalidInputError: the archive is test-only.
+    """
+    if archive.test_only:
+        where = archive.root if isinstance(archive, Archive) else archive.path.parent
+        raise InvalidInputError(
+            f"{where} holds real imagery marked test_only: it is for benchmarks, never for {use}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,6 +278,7 @@ class Archive:
         truth: truth records by photo id.
         crs: map CRS.
         seed, preset: how a synthetic archive was made (None otherwise).
+        test_only: benchmark-only real imagery (see :func:`refuse_test_only`).
     """
 
     archive_id: str
@@ -252,6 +290,7 @@ class Archive:
     crs: str
     seed: int | None
     preset: str | None
+    test_only: bool = False
 
     @property
     def truth_path(self) -> Path:
@@ -299,4 +338,5 @@ def read_archive(root: str | os.PathLike[str]) -> Archive:
         crs=truth.crs,
         seed=truth.seed,
         preset=truth.preset,
+        test_only=truth.test_only,
     )

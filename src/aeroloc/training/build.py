@@ -40,7 +40,7 @@ from aeroloc.errors import (
     OutputError,
 )
 from aeroloc.files import atomic_output, read_gray, require_file, write_json
-from aeroloc.io.archive import Archive, read_archive
+from aeroloc.io.archive import Archive, read_archive, refuse_test_only
 from aeroloc.pipeline import LocateRequest
 from aeroloc.preprocess import AveragedHistogramThreshold, crop_frame, gray_histogram
 from aeroloc.preprocess.prepare import PreparedPair, prepare_request
@@ -138,7 +138,7 @@ def build_dataset(
         progress: called after each photo with (done, total, label).
 
     Raises:
-        InvalidInputError: no archive, duplicate archives, bad options.
+        InvalidInputError: no archive, duplicate archives, a test-only archive, bad options.
         MissingFileError: an archive lacks truth, catalog or reference.
         DataQualityError: no photo could be prepared.
         OutputError: ``out`` cannot be written.
@@ -185,10 +185,12 @@ def build_dataset(
 
 
 def _read_archives(roots: Sequence[Path]) -> list[Archive]:
-    """The archives, with ids made unique; all must share one CRS."""
+    """The archives, with ids made unique; all must share one CRS; none test-only."""
     if len(set(roots)) != len(roots):
         raise InvalidInputError("the same archive is given twice")
     parsed = [read_archive(r) for r in roots]
+    for a in parsed:
+        refuse_test_only(a)
     ids = [a.archive_id for a in parsed]
     for i, a in enumerate(parsed):
         if ids.count(a.archive_id) > 1:
