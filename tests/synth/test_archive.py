@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,7 +19,10 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 
 from aeroloc.geometry import photo_to_map
-from aeroloc.synth import make_archive
+from aeroloc.synth import SynthConfig, get_preset, make_archive
+from aeroloc.synth.archive import draw_suns, make_poses_and_catalog, plan_flights
+from aeroloc.synth.config import DIFFICULTY_FIELDS
+from aeroloc.synth.terrain import choose_site
 
 CSV_COLUMNS = [
     "photo_id",
@@ -163,3 +169,104 @@ def test_same_seed_same_archive_other_seed_differs(archive: Path, tmp_path: Path
 
 
 # --------------------------------------------------------------------------- previews
+
+
+# --------------------------------------------------------------------------- presets unchanged
+
+TINY_SEED0_SHA256 = {
+    "reference.tif": "0b6ce85acfa8571db563d124fe708725d540b500bca50bd7a252984b157e47d2",
+    "truth_epoch.tif": "46daf2ca82f70125f652023874d41f245ea0a6dfa98d8f79ed04eb960c4529cb",
+    "catalog.csv": "726519fad78a1c91978635b319af493802bf474f73a35a9518f06f9a3fd79558",
+    "truth.json": "de58b8c1f5023d662cb73eb53bcd29a7b5355963a9b0ada51758ff3216fb9b10",
+    "photos/CA2481V0016.tif": "de6f9ffd1bee3e531f4fb346b987e23885abc4fe2ef0051e0417aee98177c92f",
+    "photos/CA2481V0017.tif": "bcc436dffb5aaa0de54948d9389c720e303bb318ebfda19c54952437bb47dfeb",
+    "photos/CA2481V0018.tif": "e97919c8f464061b6518f573c0fb0f0a8f4c5a39cc2966784cffbc29e4958282",
+}
+"""sha256 of the tiny seed-0 archive made before the hard preset's fields existed.
+
+The ``hard`` fields at their defaults must leave every archive bit-identical.
+(The hashes also depend on numpy, OpenCV and GDAL; after upgrading one of them,
+compare against the previous commit instead.)
+"""
+
+
+def test_tiny_archive_bit_identical_to_before_the_hard_fields(archive: Path) -> None:
+    got = {
+        name: hashlib.sha256((archive / name).read_bytes()).hexdigest()
+        for name in TINY_SEED0_SHA256
+    }
+    assert got == TINY_SEED0_SHA256
+
+
+# --------------------------------------------------------------------------- hard preset
+
+
+def _hard_overrides() -> dict[str, object]:
+    hard = get_preset("hard")
+    keys = ("heading_error_max_deg", "altitude_error_max_frac", *DIFFICULTY_FIELDS)
+    return {k: getattr(hard, k) for k in keys}
+
+
+def _heading_error(catalog_deg: float, true_deg: float) -> float:
+    return (catalog_deg - true_deg + 180) % 360 - 180
+
+
+def test_hard_catalog_headings_err_beyond_10_but_within_20_degrees() -> None:
+    cfg = get_preset("hard")
+    errors, alt_errors = [], []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        site = choose_site(rng, width_px=4000, height_px=4000)
+        lines = plan_flights(cfg, site, rng)
+        poses, rows = make_poses_and_catalog(cfg, lines, rng)
+        for pose, row in zip(poses, rows, strict=True):
+            errors.append(_heading_error(row.azimuth_deg, pose.azimuth_deg))
+            alt_errors.append(row.altitude_m / pose.altitude_m - 1)
+    errors_abs, alt_abs = np.abs(errors), np.abs(alt_errors)
+    assert len(errors) == 72
+    assert errors_abs.max() <= 20.0 + 0.01 and np.sum(errors_abs > 10.0) >= 5
+    assert alt_abs.max() <= 0.2 + 1e-3 and alt_abs.max() > 0.1
+
+
+def test_hard_suns_from_any_side() -> None:
+    rng = np.random.default_rng(0)
+    hard = get_preset("hard")
+    turns, elevations = [], []
+    for _ in range(400):
+        modern, hist = draw_suns(
+            rng,
+            turn_deg=hard.historical_sun_turn_deg,
+            elevation_deg=hard.historical_sun_elevation_deg,
+        )
+        turns.append((hist.azimuth_deg - modern.azimuth_deg) % 360)
+        elevations.append(hist.elevation_deg)
+    # the historical sun all round the circle, default never within 45° of the modern
+    counts, _ = np.histogram(turns, bins=8, range=(0, 360))
+    assert counts.min() > 20
+    assert min(elevations) < 15 and max(elevations) > 40
+    assert min(elevations) >= 10 - 3.5 and max(elevations) <= 45 + 3.5
+    default_turns = [
+        (h.azimuth_deg - m.azimuth_deg) % 360 for m, h in (draw_suns(rng) for _ in range(200))
+    ]
+    assert all(45 <= t <= 315 for t in default_turns)
+
+
+def test_small_hard_archive(tmp_path: Path, truth: dict) -> None:
+    cfg = replace(get_preset("tiny", **_hard_overrides()), name="tiny-hard")
+    manifest = make_archive(tmp_path / "hard", seed=0, config=cfg)
+    assert manifest.preset == "tiny-hard"
+    hard = json.loads(manifest.truth_json.read_text())
+    assert hard["preset"] == "tiny-hard" and hard["config"]["historical_rock_share"] == 0.10
+    assert SynthConfig(**hard["config"]) == cfg
+    # same seed: the same scene and flight plan as the default tiny archive, a harder catalog
+    assert [p["center_x"] for p in hard["photos"]] == [p["center_x"] for p in truth["photos"]]
+    csv = pd.read_csv(manifest.catalog_csv)
+    for row, photo in zip(csv.itertuples(), hard["photos"], strict=True):
+        assert abs(_heading_error(row.azimuth_deg, photo["azimuth_deg"])) <= 20.0 + 0.01
+        assert abs(row.altitude_m / photo["altitude_m"] - 1) <= 0.2 + 1e-3
+        clouds = photo["film"]["cloud_shadow"]
+        assert 0.1 <= clouds["cover"] <= 0.3 and 0.2 <= clouds["darkening"] <= 0.5
+    assert "cloud_shadow" not in truth["photos"][0]["film"]
+    el = hard["sun"]["photos"]["elevation_deg"]
+    assert 10 - 3.5 <= el <= 45 + 3.5
+    assert hard["sun"]["reference"] == truth["sun"]["reference"]  # the modern sun is the same

@@ -1,4 +1,4 @@
-"""aeroloc.synth.terrain: archives on a given DEM (placed, checked, reprojected)."""
+"""aeroloc.synth.terrain: archives on a given DEM (placed, checked, reprojected); the epochs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from aeroloc.errors import (
     MissingFileError,
     RasterReadError,
 )
-from aeroloc.synth import make_archive
+from aeroloc.synth import get_preset, make_archive
+from aeroloc.synth.render import cover_fractions
+from aeroloc.synth.terrain import Epoch, Terrain, choose_site, fractal_terrain, make_epoch
 
 
 def _write_dem(path: Path, *, crs: str | None, px_m: float, size: int = 260) -> None:
@@ -92,3 +94,63 @@ def test_dem_too_small_for_preset(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="too small for preset 'default'"):
         make_archive(tmp_path / "out", seed=0, preset="default", dem=dem)
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- epochs
+
+
+@pytest.fixture(scope="module")
+def small_terrain() -> Terrain:
+    cfg = get_preset("tiny", scene_size_m=6000.0, image_px=500, edge_margin_m=500.0)
+    site = choose_site(np.random.default_rng(11), width_px=600, height_px=600)
+    return fractal_terrain(cfg, site, np.random.default_rng(12))
+
+
+def _cover(epoch: Epoch) -> dict[str, float]:
+    fr = cover_fractions(
+        sea_m=epoch.sea_m, ice_m=epoch.ice_m, rock=epoch.rock, seaice=epoch.seaice, blue=epoch.blue
+    )
+    land = epoch.sea_m <= 0
+    return {k: float(v[land].mean()) for k, v in fr.items()}
+
+
+def test_a_lower_historical_rock_share_is_a_snowier_past(small_terrain: Terrain) -> None:
+    def epoch(**kw: float) -> Epoch:
+        return make_epoch(small_terrain, "historical", np.random.default_rng(5), **kw)
+
+    default = epoch()
+    # the default is the share the historical epoch always had
+    np.testing.assert_array_equal(default.rock, epoch(rock_share=0.20).rock)
+    hard = epoch(rock_share=get_preset("hard").historical_rock_share)
+    bare = (default.ice_m <= 0) & (default.sea_m <= 0)
+    assert np.mean(default.rock[bare] > 0) == pytest.approx(0.20, abs=0.01)
+    assert np.mean(hard.rock[bare] > 0) == pytest.approx(0.10, abs=0.01)
+    # hard rock is a subset of the default's: the same outcrops, fewer of them bare
+    assert not np.any((hard.rock > 0) & ~(default.rock > 0))
+    assert _cover(hard)["snow"] > _cover(default)["snow"] + 0.01
+    assert _cover(hard)["rock"] < 0.7 * _cover(default)["rock"]
+    modern = make_epoch(small_terrain, "modern", np.random.default_rng(5))
+    assert _cover(modern)["rock"] > _cover(default)["rock"]
+    with pytest.raises(InvalidInputError, match="rock_share"):
+        epoch(rock_share=1.5)
+
+
+def test_ice_gain_scale_raises_the_historical_ice(small_terrain: Terrain) -> None:
+    def epoch(scale: float) -> Epoch:
+        return make_epoch(
+            small_terrain, "historical", np.random.default_rng(5), ice_gain_scale=scale
+        )
+
+    default, double, none = epoch(1.0), epoch(2.0), epoch(0.0)
+    land = default.sea_m <= 0
+    gain = small_terrain.ice_gain_m
+    glacier = land & (none.ice_m > 0)  # ice even at the modern level
+    np.testing.assert_allclose(
+        double.surface_m[glacier] - default.surface_m[glacier], gain[glacier], rtol=1e-4, atol=1e-3
+    )
+    assert 10.0 < float(np.median(gain[glacier])) < 100.0  # tens of metres more ice
+    assert np.mean(double.ice_m[land] > 0) > np.mean(default.ice_m[land] > 0)
+    # scale 0: the historical ice stands where the modern does (the ice front still moves)
+    modern = make_epoch(small_terrain, "modern", np.random.default_rng(5))
+    both = land & (modern.sea_m <= 0)
+    np.testing.assert_array_equal(none.ice_m[both], modern.ice_m[both])

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 Decorator = Callable[[Any], Any]
 
 PATH = click.Path(path_type=Path)
-#: Synthetic archive sizes (``aeroloc synth`` and ``aeroloc demo``).
-ARCHIVE_PRESETS = click.Choice(["tiny", "default", "large"])
+#: Synthetic archive presets (``aeroloc synth`` and ``aeroloc demo``): three sizes and
+#: ``hard`` (the default size with a harder catalog and past); the names of
+#: ``aeroloc.synth.config.PRESETS``, not imported here to keep the CLI start light.
+ARCHIVE_PRESETS = click.Choice(["tiny", "default", "large", "hard"])
 #: Heatmap engines ``locate`` and ``demo`` offer.
 ENGINES = click.Choice(["dense", "batched", "naive"])
 
@@ -132,7 +134,7 @@ def seed_option(*, default: int, help: str) -> Decorator:
 
 
 def preset_option(help: str | None = None) -> Decorator:
-    """``--preset``: the synthetic archive's size."""
+    """``--preset``: the synthetic archive's preset (size, or ``hard``)."""
     return click.option(
         "--preset", type=ARCHIVE_PRESETS, default="default", show_default=True, help=help
     )

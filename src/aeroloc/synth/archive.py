@@ -45,10 +45,17 @@ from aeroloc.io.archive import (
     photo_file,
     write_truth,
 )
+from aeroloc.synth.clouds import draw_cloud_layers
 from aeroloc.synth.config import REFERENCE_GSD_M, SynthConfig, get_preset
 from aeroloc.synth.noise import DetailTile
 from aeroloc.synth.outcrops import OutcropResult, rock_outcrops
-from aeroloc.synth.photo import FEET_PER_M, HistoricalWorld, PhotoPose, render_photo
+from aeroloc.synth.photo import (
+    FEET_PER_M,
+    HistoricalWorld,
+    PhotoPose,
+    cloud_layer,
+    render_photo,
+)
 from aeroloc.synth.render import (
     FILM_DIFFUSE,
     FilmLook,
@@ -394,11 +401,22 @@ def render_film_epoch(terrain: Terrain, epoch: Epoch, sun: Sun) -> np.ndarray:
     return np.clip(np.round(film_curve(rho) * 255), 0, 255).astype(np.uint8)
 
 
-def draw_suns(rng: np.random.Generator) -> tuple[Sun, Sun]:
-    """Low modern (Sentinel-2) sun, and a historical sun from another direction."""
+def draw_suns(
+    rng: np.random.Generator,
+    *,
+    turn_deg: tuple[float, float] = (45.0, 160.0),
+    elevation_deg: tuple[float, float] = (18.0, 33.0),
+) -> tuple[Sun, Sun]:
+    """Low modern (Sentinel-2) sun, and a historical sun from another direction.
+
+    The historical azimuth is the modern one turned by ``turn_deg`` (a
+    uniform ``(min, max)``, either way); its elevation is uniform in
+    ``elevation_deg``, moved to 3.5° from the modern one when closer than 3°.
+    The same draws from ``rng`` whatever the ranges.
+    """
     modern = Sun(azimuth_deg=float(rng.uniform(0, 360)), elevation_deg=float(rng.uniform(15, 28)))
-    turn = rng.uniform(45, 160) * (1 if rng.uniform() < 0.5 else -1)
-    el = float(rng.uniform(18, 33))
+    turn = rng.uniform(*turn_deg) * (1 if rng.uniform() < 0.5 else -1)
+    el = float(rng.uniform(*elevation_deg))
     if abs(el - modern.elevation_deg) < 3:
         el = modern.elevation_deg + (3.5 if el >= modern.elevation_deg else -3.5)
     hist = Sun(azimuth_deg=float((modern.azimuth_deg + turn) % 360), elevation_deg=el)
@@ -442,7 +460,11 @@ def _write_catalog(out: Path, rows: list[CatalogRow]) -> tuple[Path, Path]:
 
 
 def _truth_record(
-    pose: PhotoPose, box: tuple[int, int, int, int], look: FilmLook, scan_shape: tuple[int, int]
+    pose: PhotoPose,
+    box: tuple[int, int, int, int],
+    look: FilmLook,
+    scan_shape: tuple[int, int],
+    extra_film: dict[str, Any] | None = None,
 ) -> TruthRecord:
     to_map = pose.image_to_map() @ Affine.translation(-box[0], -box[1])
     return TruthRecord(
@@ -459,7 +481,7 @@ def _truth_record(
         scan_size_px=(scan_shape[1], scan_shape[0]),
         pixel_to_map=(to_map.a, to_map.b, to_map.c, to_map.d, to_map.e, to_map.f),
         footprint=tuple((x, y) for x, y in pose.footprint().tolist()),
-        film=look.to_dict(),
+        film={**look.to_dict(), **(extra_film or {})},
     )
 
 
@@ -480,7 +502,7 @@ def make_archive(
     Args:
         out_dir: folder to write (created; existing outputs are replaced).
         seed: non-negative integer; the same seed and preset give the same archive.
-        preset: ``tiny``, ``default`` or ``large`` (see :data:`PRESETS`).
+        preset: ``tiny``, ``default``, ``large`` or ``hard`` (see :data:`PRESETS`).
         dem: a real DEM to use instead of fractal terrain (any CRS; see
             :func:`~aeroloc.synth.terrain.dem_terrain`).
         progress: called with one-line status messages.
@@ -500,7 +522,8 @@ def make_archive(
     if dem is not None:
         require_file(dem, "DEM")
     out = Path(out_dir)
-    streams = np.random.SeedSequence(int(seed)).spawn(10)
+    # streams[10] (clouds) came with the hard preset; spawn keys 0-9 are unchanged by it
+    streams = np.random.SeedSequence(int(seed)).spawn(11)
     rngs = [np.random.default_rng(s) for s in streams[:8]]
     r_site, r_terrain, r_modern, r_hist, r_sun, r_ref, r_rock, r_plan = rngs
 
@@ -523,8 +546,18 @@ def make_archive(
     lines = plan_flights(cfg, site, r_plan, interest)
     poses, catalog = make_poses_and_catalog(cfg, lines, r_plan)
     modern = make_epoch(terrain, "modern", r_modern)
-    historical = make_epoch(terrain, "historical", r_hist)
-    sun_modern, sun_hist = draw_suns(r_sun)
+    historical = make_epoch(
+        terrain,
+        "historical",
+        r_hist,
+        rock_share=cfg.historical_rock_share,
+        ice_gain_scale=cfg.historical_ice_gain_scale,
+    )
+    sun_modern, sun_hist = draw_suns(
+        r_sun,
+        turn_deg=cfg.historical_sun_turn_deg,
+        elevation_deg=cfg.historical_sun_elevation_deg,
+    )
     transform = Affine(REFERENCE_GSD_M, 0.0, site.x0, 0.0, -REFERENCE_GSD_M, site.y0)
 
     say("reference: Sentinel-2-like RGB at 10 m")
@@ -572,12 +605,25 @@ def make_archive(
         near_m=cfg.shadow_near_m,
         sun=sun_hist,
         detail=DetailTile(np.random.default_rng(streams[9])),
+        clouds=(
+            draw_cloud_layers(
+                site,
+                list(dict.fromkeys(p.flight_line for p in poses)),
+                cover=cfg.cloud_shadow_cover,
+                darkening=cfg.cloud_shadow_darkening,
+                rng=np.random.default_rng(streams[10]),
+            )
+            if cfg.cloud_shadows
+            else None
+        ),
     )
 
     def one(k: int) -> tuple[np.ndarray, TruthRecord]:
         pose = poses[k]
         scan, box, look = render_photo(world, pose, photo_rngs[k])
-        return scan, _truth_record(pose, box, look, scan.shape)
+        layer = cloud_layer(world, pose)
+        extra = None if layer is None else {"cloud_shadow": layer.to_dict()}
+        return scan, _truth_record(pose, box, look, scan.shape, extra)
 
     photo_paths: list[Path] = []
     records: list[TruthRecord] = []

@@ -1,14 +1,15 @@
-"""Generator settings: one frozen dataclass and three named presets.
+"""Generator settings: one frozen dataclass and four named presets.
 
-A preset fixes the size of the scene, the flight plan, the scan size and how
-noisy the catalog is. Everything random is drawn from the seed, never from
-the config, so ``(preset, seed)`` names one archive exactly.
+A preset fixes the size of the scene, the flight plan, the scan size, how
+noisy the catalog is and how much the historical epoch differs from the
+modern one. Everything random is drawn from the seed, never from the config,
+so ``(preset, seed)`` names one archive exactly.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from aeroloc.errors import ConfigError
@@ -46,6 +47,29 @@ class SynthConfig:
         n_workers: photos rendered in parallel threads (output does not depend on it).
         focal_length_mm: camera focal length (TMA: 152.4 mm).
         film_mm: film side (TMA: 9 in).
+        historical_sun_turn_deg: ``(min, max)`` of the angle between the
+            historical and the modern sun azimuth, drawn uniformly, turned
+            either way at random; ``(0, 180)`` puts the historical sun on any
+            side.
+        historical_sun_elevation_deg: ``(min, max)`` of the historical sun
+            elevation (drawn uniformly; kept ≥ 3.5° from the modern one).
+        historical_rock_share: share of the ice-free land left as bare rock in
+            the historical epoch (the modern epoch keeps 30 %); lower = snowier.
+        historical_ice_gain_scale: factor on how much higher the historical
+            ice surface stood than the modern one (1: the terrain's own
+            20–65 m; 2: twice that, i.e. glaciers that have since lowered by
+            twice as much).
+        cloud_shadow_cover: ``(min, max)`` of the share of each historical
+            photo's image area under cloud shadow, drawn per flight line;
+            ``(0, 0)`` (the default): no clouds.
+        cloud_shadow_darkening: ``(min, max)`` of the relative radiance loss
+            inside a cloud shadow, drawn per flight line (only used when
+            ``cloud_shadow_cover`` is not ``(0, 0)``).
+
+    The last six fields were added with the ``hard`` preset. At their
+    defaults an archive is the same, bit for bit, as before they existed, and
+    :meth:`to_dict` leaves them out of ``truth.json`` (a missing key means the
+    default).
     """
 
     name: str = "default"
@@ -66,6 +90,12 @@ class SynthConfig:
     n_workers: int = 2
     focal_length_mm: float = 152.4
     film_mm: float = 228.6
+    historical_sun_turn_deg: tuple[float, float] = (45.0, 160.0)
+    historical_sun_elevation_deg: tuple[float, float] = (18.0, 33.0)
+    historical_rock_share: float = 0.20
+    historical_ice_gain_scale: float = 1.0
+    cloud_shadow_cover: tuple[float, float] = (0.0, 0.0)
+    cloud_shadow_darkening: tuple[float, float] = (0.2, 0.5)
 
     def __post_init__(self) -> None:
         positive = (
@@ -108,6 +138,26 @@ class SynthConfig:
             film_width_mm=self.film_mm,
             film_height_mm=self.film_mm,
         )
+        for key, lo, hi in (
+            ("historical_sun_turn_deg", 0.0, 180.0),
+            ("historical_sun_elevation_deg", 5.0, 60.0),
+            ("cloud_shadow_cover", 0.0, 0.6),
+            ("cloud_shadow_darkening", 0.0, 0.9),
+        ):
+            object.__setattr__(self, key, _range(key, getattr(self, key), lo, hi))
+        if not (math.isfinite(self.historical_rock_share) and 0 < self.historical_rock_share < 1):
+            raise ConfigError(
+                f"synth config historical_rock_share must be in (0, 1), "
+                f"got {self.historical_rock_share}"
+            )
+        if not (
+            math.isfinite(self.historical_ice_gain_scale)
+            and 0 <= self.historical_ice_gain_scale <= 5
+        ):
+            raise ConfigError(
+                f"synth config historical_ice_gain_scale must be in [0, 5], "
+                f"got {self.historical_ice_gain_scale}"
+            )
         if self.footprint_m + 2 * self.edge_margin_m > self.scene_size_m:
             raise ConfigError(
                 f"a {self.footprint_m:.0f} m footprint with {self.edge_margin_m:.0f} m margins "
@@ -133,9 +183,50 @@ class SynthConfig:
         """Height above ground giving the nominal footprint: footprint × focal / film."""
         return self.footprint_m * self.focal_length_mm / self.film_mm
 
+    @property
+    def cloud_shadows(self) -> bool:
+        """True when the historical photos get cloud shadows."""
+        return self.cloud_shadow_cover[1] > 0
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for ``truth.json``."""
-        return asdict(self)
+        """Plain dict for ``truth.json``.
+
+        The fields added with the ``hard`` preset appear only when they differ
+        from their defaults, so archives made without them keep their
+        ``truth.json`` byte for byte; ``SynthConfig(**to_dict())`` is the same
+        config either way.
+        """
+        out = asdict(self)
+        defaults = {f.name: f.default for f in fields(self)}
+        for key in DIFFICULTY_FIELDS:
+            if out[key] == defaults[key]:
+                del out[key]
+        return out
+
+
+DIFFICULTY_FIELDS = (
+    "historical_sun_turn_deg",
+    "historical_sun_elevation_deg",
+    "historical_rock_share",
+    "historical_ice_gain_scale",
+    "cloud_shadow_cover",
+    "cloud_shadow_darkening",
+)
+"""Fields :meth:`SynthConfig.to_dict` lists only when they are not at their default."""
+
+
+def _range(key: str, value: Any, lo: float, hi: float) -> tuple[float, float]:
+    """``value`` as a ``(min, max)`` float pair within ``[lo, hi]``."""
+    try:
+        a, b = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"synth config {key} must be a (min, max) pair, got {value!r}") from None
+    if not (math.isfinite(a) and math.isfinite(b) and lo <= a <= b <= hi):
+        raise ConfigError(
+            f"synth config {key} must be (min, max) with {lo:g} <= min <= max <= {hi:g}, "
+            f"got {value!r}"
+        )
+    return a, b
 
 
 PRESETS: dict[str, SynthConfig] = {
@@ -160,11 +251,24 @@ PRESETS: dict[str, SynthConfig] = {
         position_error_max_m=4000.0,
         edge_margin_m=4000.0,
     ),
+    # the default scene and flight plan with a worse catalog and a past that
+    # differs more: sun from any side, much more snow, thicker glaciers, clouds
+    "hard": SynthConfig(
+        name="hard",
+        altitude_error_max_frac=0.2,
+        heading_error_max_deg=20.0,
+        historical_sun_turn_deg=(0.0, 180.0),
+        historical_sun_elevation_deg=(10.0, 45.0),
+        historical_rock_share=0.10,
+        historical_ice_gain_scale=2.0,
+        cloud_shadow_cover=(0.1, 0.3),
+        cloud_shadow_darkening=(0.2, 0.5),
+    ),
 }
 
 
 def get_preset(name: str, **overrides: Any) -> SynthConfig:
-    """Return preset ``name`` (``tiny``, ``default``, ``large``), optionally with fields replaced.
+    """Preset ``name`` (``tiny``, ``default``, ``large``, ``hard``), maybe with fields replaced.
 
     Raises:
         ConfigError: unknown preset or unknown field.
@@ -172,7 +276,7 @@ def get_preset(name: str, **overrides: Any) -> SynthConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown synth preset {name!r}: choose one of {', '.join(PRESETS)}")
     base = PRESETS[name]
-    unknown = sorted(set(overrides) - set(base.to_dict()))
+    unknown = sorted(set(overrides) - {f.name for f in fields(base)})
     if unknown:
         raise ConfigError(f"unknown synth config key(s): {', '.join(unknown)}")
     return replace(base, **overrides) if overrides else base

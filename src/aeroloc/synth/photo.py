@@ -13,6 +13,7 @@ with an altimeter dial, a clock, a level and the frame counter.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
@@ -20,6 +21,7 @@ import numpy as np
 from affine import Affine
 
 from aeroloc.geometry import footprint_corners, photo_to_map
+from aeroloc.synth.clouds import CloudLayer, cloud_factor
 from aeroloc.synth.config import REFERENCE_GSD_M
 from aeroloc.synth.noise import DetailTile, ramp, smooth_upsample
 from aeroloc.synth.render import (
@@ -51,6 +53,7 @@ class HistoricalWorld:
         near_m: distance below which shadows are ray-marched on the fine grid.
         sun: historical sun.
         detail: fine-detail tile.
+        clouds: cloud shadows per flight line (None: no clouds).
     """
 
     site: Site
@@ -61,6 +64,7 @@ class HistoricalWorld:
     near_m: float
     sun: Sun
     detail: DetailTile
+    clouds: Mapping[str, CloudLayer] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,7 +133,8 @@ def render_exposure(world: HistoricalWorld, pose: PhotoPose) -> np.ndarray:
     Deterministic: the photo's randomness is all in the film look. Smooth 10 m
     fields are resampled onto a coarse version of the grid and upsampled by
     an integer factor (cheap); only the fine-detail tile is read at full
-    resolution.
+    resolution. When ``world.clouds`` has the photo's flight line, the
+    result is multiplied by its :func:`~aeroloc.synth.clouds.cloud_factor`.
     """
     site, sun, g = world.site, world.sun, pose.gsd_m
     n = pose.image_px
@@ -269,13 +274,24 @@ def render_exposure(world: HistoricalWorld, pose: PhotoPose) -> np.ndarray:
             [px_ / g, py_ / g, -(ox * px_ + oy * py_) / g - 0.5],
         ]
     )
-    return cv2.warpAffine(
+    out = cv2.warpAffine(
         rho,
         _compose(local_to_grid, img_to_local),
         (n, n),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
+    layer = cloud_layer(world, pose)
+    if layer is not None:
+        out *= cloud_factor(layer, site, img_to_map, n)
+    return out
+
+
+def cloud_layer(world: HistoricalWorld, pose: PhotoPose) -> CloudLayer | None:
+    """The clouds over ``pose``'s flight line, if any."""
+    if world.clouds is None:
+        return None
+    return world.clouds.get(pose.flight_line)
 
 
 def render_photo(

@@ -397,14 +397,46 @@ def _finish(
     )
 
 
-def make_epoch(terrain: Terrain, name: str, rng: np.random.Generator) -> Epoch:
-    """Land cover of epoch ``name`` (``modern`` or ``historical``) on the 10 m grid."""
+MODERN_ROCK_SHARE = 0.30
+"""Share of the ice-free land that is bare rock in the modern epoch."""
+HISTORICAL_ROCK_SHARE = 0.20
+"""The same half a century ago (more snow): the default of ``historical_rock_share``."""
+
+
+def make_epoch(
+    terrain: Terrain,
+    name: str,
+    rng: np.random.Generator,
+    *,
+    rock_share: float | None = None,
+    ice_gain_scale: float = 1.0,
+) -> Epoch:
+    """Land cover of epoch ``name`` (``modern`` or ``historical``) on the 10 m grid.
+
+    Args:
+        terrain: the static ground.
+        name: ``modern`` or ``historical``.
+        rng: this epoch's stream (snow patches, sea ice, blue ice).
+        rock_share: share of the ice-free land left bare (default
+            :data:`MODERN_ROCK_SHARE` or :data:`HISTORICAL_ROCK_SHARE`).
+        ice_gain_scale: factor on ``terrain.ice_gain_m`` (historical epoch only).
+    """
     if name not in ("modern", "historical"):
         raise InvalidInputError(f"epoch must be 'modern' or 'historical', got {name!r}")
     historical = name == "historical"
+    if rock_share is None:
+        rock_share = HISTORICAL_ROCK_SHARE if historical else MODERN_ROCK_SHARE
+    if not 0 < rock_share < 1:
+        raise InvalidInputError(f"rock_share must be in (0, 1), got {rock_share}")
     shape = terrain.rock_m.shape
     px = REFERENCE_GSD_M
-    ice_level = terrain.ice_level_m + (terrain.ice_gain_m if historical else 0.0)
+    if historical:
+        gain = terrain.ice_gain_m
+        if ice_gain_scale != 1.0:
+            gain = (gain * np.float32(ice_gain_scale)).astype(np.float32)
+        ice_level = terrain.ice_level_m + gain
+    else:
+        ice_level = terrain.ice_level_m + 0.0
     front = terrain.front_m + (terrain.front_shift_m if historical else 0.0)
     sea = (-front).astype(np.float32)
     at_sea = sea > 0
@@ -420,7 +452,6 @@ def make_epoch(terrain: Terrain, name: str, rng: np.random.Generator) -> Epoch:
     score += np.float32(0.25) * (terrain.geology.light_fraction(surface, x, y) - 0.5)
     bare_land = (~at_sea) & (ice <= 0)
     # More snow half a century ago: fewer small outcrops stay bare.
-    rock_share = 0.20 if historical else 0.30
     thr = float(np.quantile(score[bare_land], 1 - rock_share)) if bare_land.any() else 1.0
     rock = (score - np.float32(thr)).astype(np.float32)
 
