@@ -9,7 +9,7 @@ AoIs of up to about 50 km), prepares its first photo, then times each engine
 in its own child process (so peak memory is per engine): windows/s, seconds,
 peak RSS, and the ratio to ``naive``. ``dense-poses`` is ``dense`` with the
 search over heading and scale that ``locate`` runs by default
-(``aeroloc.heatmap.poses.DEFAULT_POSES``, 27 poses); its ratio to ``dense``
+(``aeroloc.heatmap.poses.DEFAULT_POSES``, 15 poses); its ratio to ``dense``
 is the cost of the search. ``trunk-only`` is one bare trunk pass
 over the AoI at model scale, the physical limit of the dense engine. The
 photo and AoI are prepared once in the parent, so the peak RSS (VmHWM of the

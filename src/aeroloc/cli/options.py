@@ -163,7 +163,7 @@ def search_options(*, max_verify: int, per_photo: str) -> Decorator:
         click.option(
             "--heading-step",
             type=float,
-            default=4.0,
+            default=8.0,
             show_default=True,
             help="Step of --heading-search (degrees).",
         ),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
@@ -169,13 +170,14 @@ def box_sums(img: np.ndarray, side: int, rows: np.ndarray, cols: np.ndarray) -> 
     One summed-area table: int32 counts for a bool mask (int64 beyond 2^31
     pixels), float64 otherwise, so a mask of a 50 km AoI costs 4 bytes a pixel.
     """
-    if img.dtype == np.bool_:
-        dtype: type = np.int32 if img.size < 2**31 else np.int64
+    if img.dtype == np.bool_ and img.size < 2**31:
+        # OpenCV's integral image: the same int32 table, about 10x faster.
+        sat = cv2.integral(img.view(np.uint8), sdepth=cv2.CV_32S)
     else:
-        dtype = np.float64
-    sat = np.zeros((img.shape[0] + 1, img.shape[1] + 1), dtype=dtype)
-    np.cumsum(img, axis=0, dtype=dtype, out=sat[1:, 1:])
-    np.cumsum(sat[1:, 1:], axis=1, out=sat[1:, 1:])
+        dtype: type = np.int64 if img.dtype == np.bool_ else np.float64
+        sat = np.zeros((img.shape[0] + 1, img.shape[1] + 1), dtype=dtype)
+        np.cumsum(img, axis=0, dtype=dtype, out=sat[1:, 1:])
+        np.cumsum(sat[1:, 1:], axis=1, out=sat[1:, 1:])
     r0 = np.clip(np.asarray(rows, dtype=np.int64), 0, img.shape[0])
     c0 = np.clip(np.asarray(cols, dtype=np.int64), 0, img.shape[1])
     r1 = np.clip(r0 + side, 0, img.shape[0])
