@@ -98,6 +98,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--engine", default="dense", choices=["batched", "dense", "naive"])
     p.add_argument("--matcher", default=None, help="verification matcher (default: aeroloc's)")
     p.add_argument("--max-candidates", type=int, default=10)
+    p.add_argument(
+        "--no-pose-search",
+        action="store_true",
+        help="score the given heading and scale only (a tree with the pose search runs it "
+        "by default, as locate does)",
+    )
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         p.error("--limit must be at least 1")
@@ -160,6 +166,14 @@ def locate_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
     from aeroloc.verify.walk import VerifyConfig
 
     net, label = load_model(args.model)
+    heatmap_config = HeatmapConfig(engine=args.engine)
+    try:  # a tree with the search over heading and scale runs it, as `locate` does
+        from aeroloc.heatmap.poses import DEFAULT_POSES
+
+        if not args.no_pose_search:
+            heatmap_config = HeatmapConfig(engine=args.engine, poses=DEFAULT_POSES)
+    except ImportError:  # an older tree: the given heading and scale only
+        pass
     archives = bench_archives(args.cases)
     parsed = [(read_archive(root), bench) for root, bench in archives]
     all_jobs = [archive_jobs(a, args.out / "results" / a.root.name) for a, _ in parsed]
@@ -174,7 +188,7 @@ def locate_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
             model=net,
             model_label=label,
             buffer_m=float(bench["buffer_m"]),
-            heatmap_config=HeatmapConfig(engine=args.engine),
+            heatmap_config=heatmap_config,
             verify=VerifyConfig(matcher=args.matcher, max_candidates=args.max_candidates),
             ignore_warnings=True,
         )
