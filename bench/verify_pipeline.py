@@ -48,6 +48,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default=None, help="heatmap model (default: the shipped one)")
     p.add_argument("--engine", default="dense", choices=["batched", "dense", "naive"])
     p.add_argument("--max-candidates", type=int, default=10)
+    p.add_argument(
+        "--poses",
+        choices=("default", "single"),
+        default="default",
+        help="heatmap poses: locate's default search over heading and scale, or the given one",
+    )
     p.add_argument("--buffer-m", type=float, default=None, help="AoI buffer (default per preset)")
     p.add_argument("--work", type=Path, default=Path("bench-verify"))
     p.add_argument("--json", type=Path, default=None, help="also write the summaries here")
@@ -71,6 +77,7 @@ def run_matcher(args: argparse.Namespace, matcher: str, net: Any, label: str) ->
     )
     from aeroloc.evaluation.evaluate import Evaluation, evaluate
     from aeroloc.heatmap.engines import HeatmapConfig
+    from aeroloc.heatmap.poses import DEFAULT_POSES, SINGLE_POSE
     from aeroloc.io.archive import is_archive, read_archive
     from aeroloc.io.results import read_result
     from aeroloc.synth import make_archive
@@ -80,7 +87,9 @@ def run_matcher(args: argparse.Namespace, matcher: str, net: Any, label: str) ->
         model=net,
         model_label=label,
         buffer_m=args.buffer_m or (1500.0 if args.preset == "tiny" else 5000.0),
-        heatmap_config=HeatmapConfig(engine=args.engine),
+        heatmap_config=HeatmapConfig(
+            engine=args.engine, poses=DEFAULT_POSES if args.poses == "default" else SINGLE_POSE
+        ),
         verify=VerifyConfig(matcher=matcher, max_candidates=args.max_candidates),
         ignore_warnings=True,
     )
@@ -137,7 +146,7 @@ def to_markdown(results: list[dict[str, Any]], args: argparse.Namespace, label: 
     head = (
         f"Held-out synthetic archives: {args.archives} × preset `{args.preset}` (seeds "
         f"{args.first_seed}–{args.first_seed + args.archives - 1}), model {label}, engine "
-        f"{args.engine}, up to {args.max_candidates} candidates verified.\n\n"
+        f"{args.engine} ({args.poses} poses), up to {args.max_candidates} candidates verified.\n\n"
         "| matcher | photos | recall@1 | recall@5 | recall@10 | mean confidence "
         "| accepted and correct | false accepts | review | rejected | median centre error (m) "
         "| median GCP RMSE (m) | mean search reduction | windows tried | s / photo |\n"
