@@ -8,8 +8,9 @@ scene of the large preset with one flight line of two 2400 px photos, for
 AoIs of up to about 50 km), prepares its first photo, then times each engine
 in its own child process (so peak memory is per engine): windows/s, seconds,
 peak RSS, and the ratio to ``naive``. ``dense-poses`` is ``dense`` with the
-search over heading and scale that ``locate`` runs by default
-(``aeroloc.heatmap.poses.DEFAULT_POSES``, 15 poses); its ratio to ``dense``
+search over heading and scale of ``locate --heading-search 16 --heading-step 8
+--scale-search 0.15``
+(``aeroloc.heatmap.poses.SEARCH_POSES``, 15 poses); its ratio to ``dense``
 is the cost of the search. ``trunk-only`` is one bare trunk pass
 over the AoI at model scale, the physical limit of the dense engine. The
 photo and AoI are prepared once in the parent, so the peak RSS (VmHWM of the
@@ -67,7 +68,7 @@ def child(args: argparse.Namespace) -> None:
     from rasterio.crs import CRS
 
     from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap, to_model_input
-    from aeroloc.heatmap.poses import DEFAULT_POSES
+    from aeroloc.heatmap.poses import SEARCH_POSES
     from aeroloc.pipeline import load_model
 
     torch.set_num_threads(args.threads)
@@ -98,7 +99,7 @@ def child(args: argparse.Namespace) -> None:
             pixel_to_map=Affine(*data["pixel_to_map"]),
             crs=CRS.from_epsg(3031),
             config=(
-                HeatmapConfig(engine="dense", poses=DEFAULT_POSES)
+                HeatmapConfig(engine="dense", poses=SEARCH_POSES)
                 if args.engine == "dense-poses"
                 else HeatmapConfig(engine=args.engine)
             ),
@@ -204,9 +205,9 @@ def main() -> None:
     print()
     if "dense" in by and "dense-poses" in by:
         ratio = by["dense-poses"]["seconds"] / by["dense"]["seconds"]
-        from aeroloc.heatmap.poses import DEFAULT_POSES
+        from aeroloc.heatmap.poses import SEARCH_POSES
 
-        n = len(DEFAULT_POSES.poses)
+        n = len(SEARCH_POSES.poses)
         print(f"dense-poses / dense time: {ratio:.1f} ({n} poses against one)")
     if "dense" in by and "trunk-only" in by:
         ratio = by["dense"]["seconds"] / by["trunk-only"]["seconds"]

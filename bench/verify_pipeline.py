@@ -50,9 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-candidates", type=int, default=10)
     p.add_argument(
         "--poses",
-        choices=("default", "single"),
-        default="default",
-        help="heatmap poses: locate's default search over heading and scale, or the given one",
+        choices=("single", "search"),
+        default="single",
+        help="heatmap poses: the given heading and scale (locate's default), or "
+        "aeroloc.heatmap.poses.SEARCH_POSES",
     )
     p.add_argument("--buffer-m", type=float, default=None, help="AoI buffer (default per preset)")
     p.add_argument("--work", type=Path, default=Path("bench-verify"))
@@ -77,7 +78,7 @@ def run_matcher(args: argparse.Namespace, matcher: str, net: Any, label: str) ->
     )
     from aeroloc.evaluation.evaluate import Evaluation, evaluate
     from aeroloc.heatmap.engines import HeatmapConfig
-    from aeroloc.heatmap.poses import DEFAULT_POSES, SINGLE_POSE
+    from aeroloc.heatmap.poses import SEARCH_POSES, SINGLE_POSE
     from aeroloc.io.archive import is_archive, read_archive
     from aeroloc.io.results import read_result
     from aeroloc.synth import make_archive
@@ -88,7 +89,7 @@ def run_matcher(args: argparse.Namespace, matcher: str, net: Any, label: str) ->
         model_label=label,
         buffer_m=args.buffer_m or (1500.0 if args.preset == "tiny" else 5000.0),
         heatmap_config=HeatmapConfig(
-            engine=args.engine, poses=DEFAULT_POSES if args.poses == "default" else SINGLE_POSE
+            engine=args.engine, poses=SEARCH_POSES if args.poses == "search" else SINGLE_POSE
         ),
         verify=VerifyConfig(matcher=matcher, max_candidates=args.max_candidates),
         ignore_warnings=True,

@@ -62,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--new-src", type=Path, default=REPO / "src", help="default: %(default)s")
     p.add_argument("--model", default=None)
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument(
+        "--pose-search",
+        action="store_true",
+        help="run the new tree with run.py --pose-search (the old tree as it is)",
+    )
     args = p.parse_args(argv)
     for name in ("old_src", "new_src"):
         src = getattr(args, name)
@@ -70,9 +75,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_tree(src: Path, out: Path, args: argparse.Namespace) -> None:
+def run_tree(src: Path, out: Path, args: argparse.Namespace, *, new: bool = False) -> None:
     """``run.py`` in a subprocess whose aeroloc comes from ``src``."""
     cmd = [sys.executable, str(HERE / "run.py"), "--cases", str(args.cases), "--out", str(out)]
+    if new and args.pose_search:
+        cmd += ["--pose-search"]
     if args.model:
         cmd += ["--model", args.model]
     if args.limit:
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     run = _run_module()
     runs = {"old": args.old_src, "new": args.new_src}
     for name, src in runs.items():
-        run_tree(src, args.out / name, args)
+        run_tree(src, args.out / name, args, new=name == "new")
     summaries: dict[str, dict[str, dict[str, Any]]] = {}
     for name in runs:
         rows = run.read_rows(args.out / name / "results.csv")

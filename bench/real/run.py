@@ -99,10 +99,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--matcher", default=None, help="verification matcher (default: aeroloc's)")
     p.add_argument("--max-candidates", type=int, default=10)
     p.add_argument(
-        "--no-pose-search",
+        "--pose-search",
         action="store_true",
-        help="score the given heading and scale only (a tree with the pose search runs it "
-        "by default, as locate does)",
+        help="search the heatmap over heading and scale (aeroloc.heatmap.poses.SEARCH_POSES; "
+        "locate's --heading-search 16 --heading-step 8 --scale-search 0.15)",
     )
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
@@ -167,13 +167,10 @@ def locate_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
 
     net, label = load_model(args.model)
     heatmap_config = HeatmapConfig(engine=args.engine)
-    try:  # a tree with the search over heading and scale runs it, as `locate` does
-        from aeroloc.heatmap.poses import DEFAULT_POSES
+    if args.pose_search:  # needs a tree with aeroloc.heatmap.poses
+        from aeroloc.heatmap.poses import SEARCH_POSES
 
-        if not args.no_pose_search:
-            heatmap_config = HeatmapConfig(engine=args.engine, poses=DEFAULT_POSES)
-    except ImportError:  # an older tree: the given heading and scale only
-        pass
+        heatmap_config = HeatmapConfig(engine=args.engine, poses=SEARCH_POSES)
     archives = bench_archives(args.cases)
     parsed = [(read_archive(root), bench) for root, bench in archives]
     all_jobs = [archive_jobs(a, args.out / "results" / a.root.name) for a, _ in parsed]

@@ -34,7 +34,7 @@ from aeroloc.evaluation.evaluate import (
 )
 from aeroloc.files import atomic_output
 from aeroloc.heatmap.engines import HeatmapConfig
-from aeroloc.heatmap.poses import DEFAULT_POSES, PoseGrid
+from aeroloc.heatmap.poses import SINGLE_POSE, PoseGrid
 from aeroloc.io.archive import is_archive, read_archive
 from aeroloc.pipeline import LocateResult, load_model
 from aeroloc.verify.walk import VerifyConfig
@@ -71,7 +71,7 @@ def run_demo(
     The synthetic catalog's camera centres are off by at most 3 km, so a 5 km
     buffer always holds the photo; real TMA work uses 10 km. ``verify=False``
     stops at the ranked candidates; ``poses`` are the headings and scales the
-    heatmap scores (None: :data:`~aeroloc.heatmap.poses.DEFAULT_POSES`);
+    heatmap scores (None: the given heading and scale only);
     ``matcher`` picks the verification matcher
     and ``max_candidates`` how many candidates it may try per photo.
     """
@@ -90,7 +90,7 @@ def run_demo(
         model=net,
         model_label=label,
         buffer_m=buffer_m,
-        heatmap_config=HeatmapConfig(engine=engine, poses=poses or DEFAULT_POSES),
+        heatmap_config=HeatmapConfig(engine=engine, poses=poses or SINGLE_POSE),
         verify=VerifyConfig(matcher=matcher, max_candidates=max_candidates) if verify else None,
     )
     jobs = archive_jobs(archive, out / "results")

@@ -155,10 +155,11 @@ def search_options(*, max_verify: int, per_photo: str) -> Decorator:
         click.option(
             "--heading-search",
             type=float,
-            default=16.0,
+            default=0.0,
             show_default=True,
-            help="Score headings up to this many degrees either side of the given one "
-            "(0: the given heading only).",
+            help="Also score headings up to this many degrees either side of the given "
+            "one, for a rough catalog (e.g. 16; 0: the given heading only). Costs about "
+            "one heatmap per pose.",
         ),
         click.option(
             "--heading-step",
@@ -170,10 +171,10 @@ def search_options(*, max_verify: int, per_photo: str) -> Decorator:
         click.option(
             "--scale-search",
             type=float,
-            default=0.15,
+            default=0.0,
             show_default=True,
             help="Also score footprints this fraction larger and smaller than the "
-            "altitude says (0: the given scale only).",
+            "altitude says (e.g. 0.15; 0: the given scale only).",
         ),
         click.option(
             "--verify/--no-verify",

@@ -115,9 +115,11 @@ class PoseGrid:
 
 #: An ordinary heatmap: the given heading and scale only.
 SINGLE_POSE = PoseGrid()
-#: What ``locate`` and ``demo`` search by default: ±16° in 8° steps, × 1.15^(-1, 0, 1)
-#: (15 poses; the model's scores resolve the heading to about a step anyway).
-DEFAULT_POSES = PoseGrid.span(heading_deg=16, heading_step_deg=8, scale_max=1.15, scale_steps=1)
+#: The search for a rough catalog (``--heading-search 16 --heading-step 8 --scale-search
+#: 0.15``): ±16° in 8° steps, × 1.15^(-1, 0, 1), 15 poses (the model's scores resolve
+#: the heading to about a step anyway). Not the default: on the default synthetic
+#: preset it lowered recall@1 and costs 10-20x the heatmap (docs/benchmarks/log.md).
+SEARCH_POSES = PoseGrid.span(heading_deg=16, heading_step_deg=8, scale_max=1.15, scale_steps=1)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
