@@ -112,7 +112,7 @@ def table(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> str
     for g in groups:
         o, n = old[g]["median_seconds"], new[g]["median_seconds"]
         ratios.append(f"{n / o:.2f}" if o and math.isfinite(o) and math.isfinite(n) else "–")
-    body += "| median time per photo, new / old | " + " | ".join(f"{r} |" for r in ratios) + "\n"
+    body += "| median time per photo, new / old | " + " | ".join(f" | {r}" for r in ratios) + " |\n"
     return head + body
 
 
