@@ -8,13 +8,10 @@ fetch them first). When the data is missing they fail with the message
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -26,21 +23,12 @@ from aeroloc.cli import cli
 from aeroloc.errors import CRSError, MissingFileError
 from aeroloc.files import open_raster, read_gray
 from aeroloc.samples import ENV_VAR, sample_data_dir, sample_path
+from script_loader import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _load_fetch_script() -> ModuleType:
-    path = REPO / "scripts" / "fetch_sample_data.py"
-    spec = importlib.util.spec_from_file_location("fetch_sample_data", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-fetch = _load_fetch_script()
+fetch = load_script("scripts/fetch_sample_data.py", "fetch_sample_data")
 
 
 def _sha256(path: Path) -> str:

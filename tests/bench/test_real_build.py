@@ -7,12 +7,9 @@ like ``tests/test_sample_data.py``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import cv2
@@ -27,23 +24,13 @@ from aeroloc.errors import InvalidInputError
 from aeroloc.files import read_gray
 from aeroloc.io.archive import read_archive, read_truth, refuse_test_only
 from aeroloc.preprocess.frame import crop_frame
+from script_loader import load_script
 
-REPO = Path(__file__).resolve().parents[2]
 CASES = 2
 SEED = 15
 
 
-def _load() -> ModuleType:
-    path = REPO / "bench" / "real" / "build.py"
-    spec = importlib.util.spec_from_file_location("bench_real_build", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load()
+build = load_script("bench/real/build.py", "bench_real_build")
 ARCHIVES = [(s, g) for s in build.SOURCES for g in build.GROUP_NAMES]
 
 

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from script_loader import load_script
 
-
-def _load() -> ModuleType:
-    path = REPO / "bench" / "real" / "run.py"
-    spec = importlib.util.spec_from_file_location("bench_real_run", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-run = _load()
+run = load_script("bench/real/run.py", "bench_real_run")
 
 
 def _row(source: str, group: str, status: str, **kw: object) -> dict[str, object]:

@@ -10,8 +10,6 @@ are synthetic (no ``dem``), and an archive marked test-only is refused.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 
 from aeroloc.errors import InvalidInputError
 from archive_helpers import write_minimal_archive
+from script_loader import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 #: What a path or a source line naming real imagery would contain.
@@ -36,13 +35,7 @@ REAL_DATA_MARKERS = (
 
 
 def _load(name: str) -> ModuleType:
-    path = REPO / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"script_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"scripts/{name}.py", f"script_{name}")
 
 
 @pytest.fixture(scope="module")

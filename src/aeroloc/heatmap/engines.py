@@ -340,15 +340,10 @@ def compute_heatmap(
         batch = _as_batch([to_model_input(photo, model.spec.input_size)])
         # The photo has no surroundings: it is embedded alone, as in training.
         photo_in = _Photo(batch=batch, anchor=model.embed(batch))  # anchor [1 x D]
-        if cfg.poses.is_single:
-            offset, scale = cfg.poses.poses[0]
-            scores = _pose_scores(
-                model, photo_in, aoi, window_px, valid, cfg, offset, scale, progress
-            )
-            pose_scores = None
-        else:
-            pose_scores = _all_pose_scores(model, photo_in, aoi, window_px, valid, cfg, progress)
-            scores = best_over_poses(pose_scores)
+        pose_scores = _all_pose_scores(
+            model, photo_in, aoi, window_px, stride_px, valid, cfg, progress
+        )
+    scores = best_over_poses(pose_scores)
     elapsed = time.perf_counter() - t0
     return Heatmap(
         scores=scores,
@@ -359,8 +354,8 @@ def compute_heatmap(
         model=model_label or model.spec.name,
         engine=cfg.engine,
         timings_s={"heatmap": elapsed},
-        poses=cfg.poses.poses,
-        pose_scores=pose_scores,
+        pose_grid=cfg.poses,
+        pose_scores=None if cfg.poses.is_single else pose_scores,
     )
 
 
@@ -404,6 +399,7 @@ def _pose_scores(
     photo: _Photo,
     aoi: np.ndarray,
     window_px: int,
+    stride_px: int,
     base_valid: np.ndarray,
     cfg: HeatmapConfig,
     offset_deg: float,
@@ -416,8 +412,7 @@ def _pose_scores(
     on the view's own grid, and each base cell takes the view cell nearest it.
     """
     if (offset_deg, scale) == (0.0, 1.0):
-        stride = max(1, round(window_px * cfg.stride_fraction))
-        return _engine_scores(model, photo, aoi, window_px, stride, base_valid, cfg, progress)
+        return _engine_scores(model, photo, aoi, window_px, stride_px, base_valid, cfg, progress)
     view = pose_view(aoi, window_px, offset_deg, scale)
     # Views are scored twice as densely, so that a base cell finds a view window
     # at most a quarter stride from its own centre.
@@ -433,10 +428,9 @@ def _pose_scores(
     vscores = _engine_scores(
         model, photo, view.image, view.window_px, stride, vvalid, cfg, progress
     )
-    base_stride = max(1, round(window_px * cfg.stride_fraction))
     r_idx, c_idx = np.nonzero(base_valid)
     centres = np.stack(
-        [c_idx * base_stride + window_px / 2, r_idx * base_stride + window_px / 2], axis=1
+        [c_idx * stride_px + window_px / 2, r_idx * stride_px + window_px / 2], axis=1
     )
     rows, cols, inside = view_cells_for_base(centres, view, stride, vshape)
     out[r_idx[inside], c_idx[inside]] = vscores[rows[inside], cols[inside]]
@@ -448,11 +442,12 @@ def _all_pose_scores(
     photo: _Photo,
     aoi: np.ndarray,
     window_px: int,
+    stride_px: int,
     valid: np.ndarray,
     cfg: HeatmapConfig,
     progress: Progress | None,
 ) -> np.ndarray:
-    """``[P x R x C]`` the scores of every pose of ``cfg.poses`` on the base grid."""
+    """``[P x R x C]``: each pose of ``cfg.poses`` scored on the base grid."""
     poses = cfg.poses.poses
     n = int(valid.sum())
     out = np.full((len(poses), *valid.shape), np.nan, dtype=np.float32)
@@ -462,7 +457,9 @@ def _all_pose_scores(
             if progress is not None:
                 progress(k * n + round(n * done / max(1, total)), n * len(poses))
 
-        out[k] = _pose_scores(model, photo, aoi, window_px, valid, cfg, offset, scale, report)
+        out[k] = _pose_scores(
+            model, photo, aoi, window_px, stride_px, valid, cfg, offset, scale, report
+        )
     return out
 
 

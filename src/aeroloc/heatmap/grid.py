@@ -19,7 +19,7 @@ from rasterio.crs import CRS
 from shapely.geometry import Polygon
 
 from aeroloc.errors import DataQualityError, InvalidInputError
-from aeroloc.heatmap.poses import grid_of, refine_pose
+from aeroloc.heatmap.poses import SINGLE_POSE, PoseGrid, refine_pose
 
 
 def grid_shape(height_px: int, width_px: int, window_px: int, stride_px: int) -> tuple[int, int]:
@@ -49,7 +49,7 @@ class Heatmap:
         crs: map CRS.
         model: model name or checkpoint that produced the scores.
         engine: ``naive``, ``batched`` or ``dense``.
-        poses: the ``(heading offset, scale)`` pairs scored.
+        pose_grid: the headings and scales scored.
         pose_scores: ``[P x R x C]`` every pose's scores (None without a pose
             search); ``scores`` is their maximum over poses.
     """
@@ -62,18 +62,16 @@ class Heatmap:
     model: str = ""
     engine: str = ""
     timings_s: dict[str, float] = field(default_factory=dict)
-    poses: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
+    pose_grid: PoseGrid = SINGLE_POSE
     pose_scores: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.scores.ndim != 2:
             raise InvalidInputError(f"heatmap scores must be [R x C], got {self.scores.shape}")
-        if self.pose_scores is not None and self.pose_scores.shape != (
-            len(self.poses),
-            *self.scores.shape,
-        ):
+        n = len(self.pose_grid.poses)
+        if self.pose_scores is not None and self.pose_scores.shape != (n, *self.scores.shape):
             raise InvalidInputError(
-                f"heatmap pose_scores must be [{len(self.poses)} x R x C] for "
+                f"heatmap pose_scores must be [{n} x R x C] for "
                 f"{self.scores.shape}, got {self.pose_scores.shape}"
             )
 
@@ -84,9 +82,9 @@ class Heatmap:
         the single pose scored when there was no search.
         """
         if self.pose_scores is None:
-            offset, scale = self.poses[0]
+            offset, scale = self.pose_grid.poses[0]
             return float(offset), float(scale)
-        return refine_pose(grid_of(self.poses), self.pose_scores[:, row, col])
+        return refine_pose(self.pose_grid, self.pose_scores[:, row, col])
 
     @property
     def shape(self) -> tuple[int, int]:

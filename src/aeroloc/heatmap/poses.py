@@ -251,11 +251,3 @@ def best_over_poses(pose_scores: np.ndarray) -> np.ndarray:
     finite = np.isfinite(pose_scores)
     best = np.where(finite, pose_scores, -np.inf).max(axis=0)
     return np.where(finite.any(axis=0), best, np.nan).astype(np.float32)
-
-
-def grid_of(poses: tuple[tuple[float, float], ...]) -> PoseGrid:
-    """The :class:`PoseGrid` whose ``poses`` are ``poses`` (a full heading × scale product)."""
-    return PoseGrid(
-        heading_offsets_deg=tuple(sorted({p[0] for p in poses})),
-        scales=tuple(sorted({p[1] for p in poses})),
-    )

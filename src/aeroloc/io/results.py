@@ -608,7 +608,7 @@ def locate_record(
         grid_shape=tuple(heatmap.shape),
         grid_pixel_to_map=tuple(heatmap.pixel_to_map)[:6],
         cells_file=CELLS_FILE,
-        poses=heatmap.poses,
+        poses=heatmap.pose_grid.poses,
         aoi_pixel_m=heatmap.pixel_size_m,
         n_windows=heatmap.n_windows,
         n_valid_windows=int(heatmap.valid.sum()),
