@@ -50,3 +50,7 @@ class DataQualityError(InvalidInputError):
 
 class ModelError(AeroLocError, ValueError):
     """Unknown model name, incompatible checkpoint, or mismatched weights."""
+
+
+class ClusterError(AeroLocError, ConnectionError):
+    """A Dask scheduler cannot be reached, or a cluster cannot be started."""
