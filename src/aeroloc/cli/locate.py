@@ -11,6 +11,7 @@ import click
 from aeroloc.cli.options import (
     azimuth_option,
     buffer_option,
+    candidates_option,
     catalog_options,
     check_matcher,
     out_dir_option,
@@ -19,6 +20,8 @@ from aeroloc.cli.options import (
     reference_option,
     rock_mask_option,
     search_options,
+    stride_option,
+    warp_option,
 )
 from aeroloc.cli.output import report
 from aeroloc.errors import InvalidInputError
@@ -47,29 +50,10 @@ logger = logging.getLogger(__name__)
 @azimuth_option("Flight heading, clockwise from grid north (default: the catalog's).")
 @buffer_option(default=10_000.0, help="Buffer around the rough footprint (with --catalog).")
 @rock_mask_option("Rock-outcrop polygons (e.g. ADD) for the reference enhancement.")
-@click.option(
-    "--stride",
-    "stride_fraction",
-    type=float,
-    default=0.25,
-    show_default=True,
-    help="Window step as a fraction of the window.",
-)
-@click.option(
-    "--candidates",
-    "max_candidates",
-    type=int,
-    default=20,
-    show_default=True,
-    help="Candidates kept from the heatmap (ranked, in result.json and candidates.gpkg).",
-)
+@stride_option
+@candidates_option
 @search_options(max_verify=10, per_photo="the photo")
-@click.option(
-    "--warp",
-    is_flag=True,
-    default=False,
-    help="Also write photo_warped.tif, the photo resampled north-up onto the map.",
-)
+@warp_option
 @out_dir_option()
 def locate(
     photo: Path | None,

@@ -15,6 +15,7 @@ import click
 
 from aeroloc import __version__
 from aeroloc.cli.aoi import aoi
+from aeroloc.cli.batch import batch
 from aeroloc.cli.demo import demo
 from aeroloc.cli.evaluate import evaluate
 from aeroloc.cli.locate import locate
@@ -97,7 +98,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 # Every command, in pipeline order (``--help`` lists them alphabetically).
-for _command in (synth, aoi, preprocess, triplets, train, locate, evaluate, demo):
+for _command in (synth, aoi, preprocess, triplets, train, locate, batch, evaluate, demo):
     cli.add_command(_command)
 
 

@@ -47,13 +47,33 @@ def out_dir_option(help: str | None = None) -> Decorator:
     return click.option("--out", "out_dir", required=True, type=PATH, help=help)
 
 
-reference_option = click.option(
-    "--reference",
-    "references",
-    multiple=True,
-    required=True,
-    type=PATH,
-    help="Georeferenced reference raster (repeat for a mosaic; first wins).",
+def references_option(
+    *,
+    required: bool = True,
+    help: str = "Georeferenced reference raster (repeat for a mosaic; first wins).",
+) -> Decorator:
+    """``--reference`` (repeatable; parameter ``references``)."""
+    return click.option(
+        "--reference", "references", multiple=True, required=required, type=PATH, help=help
+    )
+
+
+reference_option = references_option()
+
+#: ``--columns``: the catalog's column map.
+columns_option = click.option(
+    "--columns",
+    default=None,
+    metavar="FIELD=COL,...",
+    help="Map catalog columns, e.g. photo_id=ENTITY_ID,x=LON,y=LAT.",
+)
+#: ``--crs``: the CRS of the catalog's x/y (parameter ``catalog_crs``).
+catalog_crs_option = click.option(
+    "--crs",
+    "catalog_crs",
+    default=None,
+    help="CRS of the catalog's x/y values (default: layer CRS, WGS84 for "
+    "lon/lat, else the reference CRS).",
 )
 
 #: The four options that pick one photo record from a catalog.
@@ -65,19 +85,8 @@ _catalog_option_list = _stack(
         help="Photo catalog (CSV, GeoPackage or shapefile).",
     ),
     click.option("--photo-id", default=None, help="Photo to process (catalog row)."),
-    click.option(
-        "--columns",
-        default=None,
-        metavar="FIELD=COL,...",
-        help="Map catalog columns, e.g. photo_id=ENTITY_ID,x=LON,y=LAT.",
-    ),
-    click.option(
-        "--crs",
-        "catalog_crs",
-        default=None,
-        help="CRS of the catalog's x/y values (default: layer CRS, WGS84 for "
-        "lon/lat, else the reference CRS).",
-    ),
+    columns_option,
+    catalog_crs_option,
 )
 
 
@@ -198,6 +207,30 @@ def search_options(*, max_verify: int, per_photo: str) -> Decorator:
             help="Verify at most this many candidates, best first (stops at the first accepted).",
         ),
     )
+
+
+stride_option = click.option(
+    "--stride",
+    "stride_fraction",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Window step as a fraction of the window.",
+)
+candidates_option = click.option(
+    "--candidates",
+    "max_candidates",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Candidates kept from the heatmap (ranked, in result.json and candidates.gpkg).",
+)
+warp_option = click.option(
+    "--warp",
+    is_flag=True,
+    default=False,
+    help="Also write photo_warped.tif, the photo resampled north-up onto the map.",
+)
 
 
 def pose_grid(heading_search: float, heading_step: float, scale_search: float) -> PoseGrid:
