@@ -6,9 +6,12 @@ import math
 from collections.abc import Collection
 
 import numpy as np
+from affine import Affine
+from shapely.geometry import Polygon
 
 from aeroloc.geometry import photo_to_map
 from aeroloc.georef.transform import PhotoTransform
+from aeroloc.io.archive import Truth, TruthRecord
 from aeroloc.lines.inputs import FlightLine, LinePhoto, LocatedPhoto
 
 CRS = "EPSG:3031"
@@ -79,3 +82,45 @@ def make_line(
             )
         )
     return FlightLine(line_id=line_id, crs=CRS, photos=tuple(photos))
+
+
+def truth_transform(record: TruthRecord, crs: str) -> PhotoTransform:
+    """The true scan pixel → map transform of a synthetic photo."""
+    if record.pixel_to_map is None:
+        raise ValueError(f"truth of {record.photo_id} has no pixel_to_map")
+    return PhotoTransform.from_affine(Affine(*record.pixel_to_map), crs, kind="similarity")
+
+
+def truth_located(record: TruthRecord, crs: str, *, sigma_m: float = 10.0) -> LocatedPhoto:
+    """A synthetic photo located exactly where its truth says."""
+    if record.image_box_px is None:
+        raise ValueError(f"truth of {record.photo_id} has no image_box_px")
+    box = tuple(record.image_box_px)
+    return LocatedPhoto.from_transform(truth_transform(record, crs), box, sigma_m=sigma_m)
+
+
+def line_from_truth(truth: Truth, located: Collection[str]) -> FlightLine:
+    """The archive's (one) flight line, with the photos in ``located`` located at their truth."""
+    photos = []
+    line_ids = {r.flight_line for r in truth.photos.values()}
+    if len(line_ids) != 1:
+        raise ValueError(f"expected one flight line, found {sorted(line_ids)}")
+    for rec in truth.photos.values():
+        if rec.frame is None:
+            raise ValueError(f"truth of {rec.photo_id} has no frame")
+        photos.append(
+            LinePhoto(
+                photo_id=rec.photo_id,
+                frame=rec.frame,
+                catalog_x=rec.center_x + 500.0,
+                catalog_y=rec.center_y - 300.0,
+                catalog_heading_deg=rec.azimuth_deg,
+                located=truth_located(rec, truth.crs) if rec.photo_id in located else None,
+            )
+        )
+    return FlightLine(line_id=line_ids.pop(), crs=truth.crs, photos=tuple(photos))
+
+
+def iou(a: Polygon, b: Polygon) -> float:
+    """Intersection over union of two polygons."""
+    return float(a.intersection(b).area / a.union(b).area)
