@@ -7,9 +7,21 @@ The modules, in the order data flows (see ``docs/lines.md``):
 - :mod:`~aeroloc.lines.track` — :func:`fit_track` (robust straight track,
   interval, heading, GSD) and :meth:`LineTrack.predict` (a :class:`Prediction`
   with its uncertainty).
+- :mod:`~aeroloc.lines.search` — :func:`shrunken_request`: the search area
+  around a prediction, as a ``LocateRequest``.
+- :mod:`~aeroloc.lines.neighbour` — :func:`match_neighbour`: place a photo by
+  matching it to a located neighbour and chaining the transforms.
 """
 
 from aeroloc.lines.inputs import METHODS, FlightLine, LinePhoto, LocatedPhoto
+from aeroloc.lines.neighbour import (
+    NeighbourConfig,
+    NeighbourResult,
+    expected_window,
+    match_neighbour,
+    match_neighbour_files,
+)
+from aeroloc.lines.search import SearchConfig, search_bounds, shrunken_request
 from aeroloc.lines.track import (
     LineTrack,
     Prediction,
@@ -24,8 +36,16 @@ __all__ = [
     "LinePhoto",
     "LineTrack",
     "LocatedPhoto",
+    "NeighbourConfig",
+    "NeighbourResult",
     "Prediction",
+    "SearchConfig",
     "TrackConfig",
+    "expected_window",
     "fit_track",
+    "match_neighbour",
+    "match_neighbour_files",
     "predict_line",
+    "search_bounds",
+    "shrunken_request",
 ]
