@@ -11,6 +11,9 @@ The modules, in the order data flows (see ``docs/lines.md``):
   around a prediction, as a ``LocateRequest``.
 - :mod:`~aeroloc.lines.neighbour` — :func:`match_neighbour`: place a photo by
   matching it to a located neighbour and chaining the transforms.
+- :mod:`~aeroloc.lines.solve` — :func:`solve_line`: one smooth track through
+  a line's accepted photos; contradicting photos go to ``review`` with the
+  reason; gaps get ``method = "line"`` placements.
 """
 
 from aeroloc.lines.inputs import METHODS, FlightLine, LinePhoto, LocatedPhoto
@@ -22,6 +25,13 @@ from aeroloc.lines.neighbour import (
     match_neighbour_files,
 )
 from aeroloc.lines.search import SearchConfig, search_bounds, shrunken_request
+from aeroloc.lines.solve import (
+    LINE_STATUS,
+    LineSolution,
+    PhotoPlacement,
+    SolveConfig,
+    solve_line,
+)
 from aeroloc.lines.track import (
     LineTrack,
     Prediction,
@@ -31,15 +41,19 @@ from aeroloc.lines.track import (
 )
 
 __all__ = [
+    "LINE_STATUS",
     "METHODS",
     "FlightLine",
     "LinePhoto",
+    "LineSolution",
     "LineTrack",
     "LocatedPhoto",
     "NeighbourConfig",
     "NeighbourResult",
+    "PhotoPlacement",
     "Prediction",
     "SearchConfig",
+    "SolveConfig",
     "TrackConfig",
     "expected_window",
     "fit_track",
@@ -48,4 +62,5 @@ __all__ = [
     "predict_line",
     "search_bounds",
     "shrunken_request",
+    "solve_line",
 ]
