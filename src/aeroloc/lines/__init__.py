@@ -14,6 +14,11 @@ The modules, in the order data flows (see ``docs/lines.md``):
 - :mod:`~aeroloc.lines.solve` — :func:`solve_line`: one smooth track through
   a line's accepted photos; contradicting photos go to ``review`` with the
   reason; gaps get ``method = "line"`` placements.
+- :mod:`~aeroloc.lines.read` — :func:`read_lines`: the lines of a catalog with
+  the ``result.json`` of a results folder.
+- :mod:`~aeroloc.lines.plot` — :func:`plot_line`: a PNG of one line.
+
+:mod:`~aeroloc.lines.plot` is not imported here (it loads matplotlib).
 """
 
 from aeroloc.lines.inputs import METHODS, FlightLine, LinePhoto, LocatedPhoto
@@ -24,6 +29,7 @@ from aeroloc.lines.neighbour import (
     match_neighbour,
     match_neighbour_files,
 )
+from aeroloc.lines.read import CatalogLines, located_from_record, read_lines
 from aeroloc.lines.search import SearchConfig, search_bounds, shrunken_request
 from aeroloc.lines.solve import (
     LINE_STATUS,
@@ -43,6 +49,7 @@ from aeroloc.lines.track import (
 __all__ = [
     "LINE_STATUS",
     "METHODS",
+    "CatalogLines",
     "FlightLine",
     "LinePhoto",
     "LineSolution",
@@ -57,9 +64,11 @@ __all__ = [
     "TrackConfig",
     "expected_window",
     "fit_track",
+    "located_from_record",
     "match_neighbour",
     "match_neighbour_files",
     "predict_line",
+    "read_lines",
     "search_bounds",
     "shrunken_request",
     "solve_line",
