@@ -57,6 +57,7 @@ from aeroloc.pipeline import (
     prepare_request,
     request_from_record,
 )
+from aeroloc.synth.config import PRESETS
 from aeroloc.verify.walk import VerifyConfig, verify_candidates
 
 DEFAULT_FEATURES = (
@@ -77,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--archives", type=int, default=4, help="number of archives (seeds from 600)")
     p.add_argument("--first-seed", type=int, default=FIRST_SEED)
-    p.add_argument("--preset", default="tiny", choices=["tiny", "default", "large"])
+    p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--matcher", default=None, help="matcher (default: aeroloc's default)")
     p.add_argument("--model", default=None, help="heatmap model (default: the shipped one)")
     p.add_argument("--candidates", type=int, default=3, help="top candidates verified per photo")
@@ -89,7 +90,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(DEFAULT_FEATURES),
         help="comma-separated features (default: %(default)s)",
     )
-    p.add_argument("--from-csv", type=Path, default=None, help="refit from an examples.csv")
+    p.add_argument(
+        "--from-csv",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="refit from one or more examples.csv (e.g. one per preset: a mixed calibration)",
+    )
     p.add_argument("--force", action="store_true", help="write even if the probes fail")
     p.add_argument("--work", type=Path, default=Path("calibration-work"))
     p.add_argument("--out-calibration", type=Path, default=DEFAULT_OUT)
@@ -290,7 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    rows = read_examples(args.from_csv) if args.from_csv else collect(args)
+    rows = (
+        [r for path in args.from_csv for r in read_examples(path)]
+        if args.from_csv
+        else collect(args)
+    )
     names = tuple(args.features.split(","))
     n_pos = sum(bool(r["correct"]) for r in rows)
     archives = sorted({str(r["archive"]) for r in rows})

@@ -10,6 +10,7 @@ are synthetic (no ``dem``), and an archive marked test-only is refused.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -97,3 +98,27 @@ def test_calibration_refuses_a_test_only_archive(calibrate: ModuleType, tmp_path
     write_minimal_archive(tmp_path / "tiny-600", test_only=True)
     with pytest.raises(InvalidInputError, match="holds real imagery marked test_only"):
         calibrate.archive(tmp_path, 600, "tiny")
+
+
+def test_calibration_mixes_presets_from_their_example_tables(
+    calibrate: ModuleType, tmp_path: Path
+) -> None:
+    """One examples.csv per preset (e.g. default and hard) refit into one calibration."""
+    header = "archive,photo_id,rank,status,correct,log_n_inliers,log_scale_error,anisotropy,"
+    header += "perspective,alignment_contrast,inlier_ratio,rmse_px\n"
+    tables = []
+    for preset, shift in (("default", 0.0), ("hard", 0.5)):
+        rows = [
+            f"{preset}-60{i % 2},P{i},1,accepted,{i % 3 != 0},{3 + (i % 3) - shift},0.02,0,0,"
+            f"{0.05 * (i % 3)},{0.2 * (i % 3)},1.5"
+            for i in range(30)
+        ]
+        path = tmp_path / f"{preset}.csv"
+        path.write_text(header + "\n".join(rows) + "\n")
+        tables.append(path)
+    out = tmp_path / "cal.json"
+    args = ["--preset", "hard", "--from-csv", *map(str, tables), "--out-calibration", str(out)]
+    assert calibrate.parse_args(args).preset == "hard"
+    assert calibrate.main([*args, "--work", str(tmp_path / "work")]) == 0
+    described = json.loads(out.read_text())["description"]
+    assert "60 fits" in described and "hard-600" in described and "default-601" in described

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -36,6 +36,15 @@ from aeroloc.heatmap.grid import Heatmap
 from aeroloc.preprocess.prepare import PreparedPair
 from aeroloc.verify.accept import STATUS_ORDER, AcceptanceRules, Calibration
 from aeroloc.verify.check import CandidateCheck, verify_candidate
+from aeroloc.verify.decoys import (
+    DEFAULT_DECOYS,
+    MAX_BLANKED_SHARE,
+    blank_polygon,
+    blanked_share,
+    box_polygon,
+    decoy_candidates,
+    decoy_reason,
+)
 from aeroloc.verify.fit import project
 from aeroloc.verify.matching import DEFAULT_MATCHER, Matcher, get_matcher
 
@@ -64,6 +73,9 @@ class VerifyConfig:
             is worth a retry by default; each retry costs three matches).
         stop_at_accept: stop at the first accepted candidate (False verifies
             all ``max_candidates``, e.g. to collect calibration data).
+        decoys: an accepted fit is tested against this many decoys, the
+            other candidates whose boxes do not touch its footprint
+            (:mod:`aeroloc.verify.decoys`); 0 turns the test off.
         warp: also write the north-up resampled photo.
         calibration: ``aeroloc.verify.Calibration`` for ``p_correct``; None
             for the shipped one.
@@ -78,6 +90,7 @@ class VerifyConfig:
     retry_rotations_deg: tuple[float, ...] = (90.0, 180.0, 270.0)
     retry_candidates: int = 1
     stop_at_accept: bool = True
+    decoys: int = DEFAULT_DECOYS
     warp: bool = False
     calibration: Calibration | None = None
     acceptance: AcceptanceRules = field(default_factory=AcceptanceRules)
@@ -87,6 +100,8 @@ class VerifyConfig:
             raise ConfigError(f"max_candidates must be ≥ 1, got {self.max_candidates}")
         if self.retry_candidates < 0:
             raise ConfigError(f"retry_candidates must be ≥ 0, got {self.retry_candidates}")
+        if self.decoys < 0:
+            raise ConfigError(f"decoys must be ≥ 0, got {self.decoys}")
         if not (math.isfinite(self.margin_frac) and 0.0 <= self.margin_frac <= 5.0):
             raise ConfigError(f"margin_frac must be between 0 and 5, got {self.margin_frac}")
         if not self.rotations_deg:
@@ -220,16 +235,42 @@ def verify_candidates(
     valid = np.isfinite(aoi)
     searched = np.zeros(aoi.shape, dtype=bool)
     tried: dict[int, TriedCandidate] = {}
+
+    def box_of(cand: Candidate) -> tuple[int, int, int, int]:
+        return search_box(heatmap, cand, margin_frac=config.margin_frac, shape=aoi.shape)
+
     for k, (rotations, n_candidates) in enumerate(_passes(config)):
         if k > 0 and any(t.status == "accepted" for t in tried.values()):
             break
+        earlier = dict(tried)
+        this_pass: dict[int, TriedCandidate] = {}
+
+        def attempt(
+            cand: Candidate,
+            rotations: tuple[float, ...] = rotations,
+            this_pass: dict[int, TriedCandidate] = this_pass,
+            earlier: dict[int, TriedCandidate] = earlier,
+        ) -> TriedCandidate:
+            if cand.rank not in this_pass:
+                box = box_of(cand)
+                searched[box[1] : box[3], box[0] : box[2]] = True
+                this_pass[cand.rank] = _verify_one(prepared, cand, box, matcher, rotations, config)
+                _keep(tried, earlier, this_pass[cand.rank])
+            return this_pass[cand.rank]
+
+        def blanked(
+            cand: Candidate, footprint: Polygon, rotations: tuple[float, ...] = rotations
+        ) -> TriedCandidate:
+            return _verify_one(
+                prepared, cand, box_of(cand), matcher, rotations, config, blank=footprint
+            )
+
         for cand in candidates[:n_candidates]:
-            box = search_box(heatmap, cand, margin_frac=config.margin_frac, shape=aoi.shape)
-            searched[box[1] : box[3], box[0] : box[2]] = True
-            one = _verify_one(prepared, cand, box, matcher, rotations, config)
-            previous = tried.get(cand.rank)
-            if previous is None or _better(one, previous):
-                tried[cand.rank] = one
+            one = attempt(cand)
+            if one.status == "accepted":
+                one = _against_decoys(one, candidates, attempt, blanked, box_of, prepared, config)
+                this_pass[cand.rank] = one
+                _keep(tried, earlier, one)
             if one.status == "accepted" and config.stop_at_accept:
                 break
     n_valid = int(np.isfinite(heatmap.scores).sum())
@@ -240,6 +281,58 @@ def verify_candidates(
         matcher=str(matcher.name),
         n_windows=n_valid,
         area_searched=float((searched & valid).sum() / max(1, int(valid.sum()))),
+    )
+
+
+def _keep(
+    tried: dict[int, TriedCandidate],
+    earlier: dict[int, TriedCandidate],
+    one: TriedCandidate,
+) -> None:
+    """Record ``one``; a candidate tried in an earlier pass keeps its better outcome."""
+    previous = earlier.get(one.candidate.rank)
+    tried[one.candidate.rank] = one if previous is None or _better(one, previous) else previous
+
+
+def _against_decoys(
+    accepted: TriedCandidate,
+    candidates: Sequence[Candidate],
+    attempt: Callable[[Candidate], TriedCandidate],
+    blanked: Callable[[Candidate, Polygon], TriedCandidate],
+    box_of: Callable[[Candidate], tuple[int, int, int, int]],
+    prepared: PreparedPair,
+    config: VerifyConfig,
+) -> TriedCandidate:
+    """``accepted`` if it beats its decoys (:mod:`aeroloc.verify.decoys`), else sent to review.
+
+    A decoy whose box misses the accepted footprint is matched as a candidate
+    (``attempt``: the walk's own try, reused); one whose box covers part of it
+    is matched with that part blanked (``blanked``), so that it cannot find
+    the accepted place again.
+    """
+    if config.decoys == 0 or accepted.footprint is None:
+        return accepted
+    footprint = accepted.footprint
+    counts: list[tuple[int, int]] = []
+    for cand in decoy_candidates(footprint, candidates, exclude_rank=accepted.candidate.rank):
+        if len(counts) == config.decoys:
+            break
+        box = box_of(cand)
+        if not box_polygon(box, prepared.pixel_to_map).intersects(footprint):
+            counts.append((cand.rank, attempt(cand).n_inliers))
+        elif blanked_share(prepared, box, footprint) <= MAX_BLANKED_SHARE:
+            counts.append((cand.rank, blanked(cand, footprint).n_inliers))
+    best = max((n for _, n in counts), default=0)
+    features = {
+        **accepted.features,
+        "decoys": float(len(counts)),
+        "decoy_inliers": float(best),
+    }
+    reason = decoy_reason(accepted.n_inliers, counts, config.acceptance)
+    if reason is None:
+        return replace(accepted, features=features)
+    return replace(
+        accepted, status="review", reasons=(*accepted.reasons, reason), features=features
     )
 
 
@@ -368,10 +461,17 @@ def _verify_one(
     matcher: Matcher,
     rotations_deg: Sequence[float],
     config: VerifyConfig,
+    blank: Polygon | None = None,
 ) -> TriedCandidate:
-    """Verify one candidate window ``box`` (rotated-AoI pixels) and place the photo."""
+    """Verify one candidate window ``box`` (rotated-AoI pixels) and place the photo.
+
+    ``blank`` (map coordinates) is set to nodata in the window first: a decoy
+    must not find the place already accepted.
+    """
     c0, r0, c1, r1 = box
     target = prepared.aoi_gray[r0:r1, c0:c1]
+    if blank is not None:
+        target = blank_polygon(target, blank, ~prepared.pixel_to_map, (c0, r0))
     t0 = time.perf_counter()
 
     def rejected(reason: str, **kw: Any) -> TriedCandidate:
