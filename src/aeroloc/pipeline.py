@@ -41,7 +41,7 @@ from aeroloc.aoi import (
 from aeroloc.catalog import CatalogQuery, PhotoRecord, parse_column_map, read_catalog
 from aeroloc.errors import CatalogError, InvalidInputError, ModelError
 from aeroloc.files import open_raster
-from aeroloc.georef import GeorefOutputs, write_georef_outputs
+from aeroloc.georef import GeorefOutputs, WarpConfig, write_georef_outputs
 from aeroloc.heatmap.candidates import Candidate, find_candidates
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.heatmap.grid import Heatmap
@@ -299,6 +299,7 @@ def locate_photo(
     overwrite: bool = True,
     progress: Callable[[int, int], None] | None = None,
     verify: VerifyConfig | None = None,
+    warp: WarpConfig | None = None,
 ) -> LocateResult | None:
     """Search one photo; verify its candidates; write the files (see the module docstring).
 
@@ -315,6 +316,8 @@ def locate_photo(
         progress: called with (windows done, windows) while scoring.
         verify: verification settings; None skips verification (every
             candidate stays ``unverified``).
+        warp: target CRS, resampling and tiling of ``photo_warped.tif``
+            (written when ``verify.warp``); None: :class:`~aeroloc.georef.WarpConfig`.
 
     Returns:
         The result, or None when ``overwrite`` is False and the folder already
@@ -345,7 +348,9 @@ def locate_photo(
         verification = verify_candidates(prepared, heatmap, candidates, verify)
         timings["verify"] = time.perf_counter() - t
         t = time.perf_counter()
-        georef = _write_georef(request, prepared, verification, out, warp=verify.warp)
+        georef = _write_georef(
+            request, prepared, verification, out, warp=verify.warp, warp_config=warp
+        )
         if georef is not None:
             timings["georef"] = time.perf_counter() - t
     remove_stale_georef(out, georef)
@@ -411,6 +416,7 @@ def _write_georef(
     out: Path,
     *,
     warp: bool,
+    warp_config: WarpConfig | None = None,
 ) -> GeorefOutputs | None:
     """Footprint, GCPs (and warp) of the chosen candidate; None when none has a fit."""
     chosen = verification.chosen
@@ -424,6 +430,7 @@ def _write_georef(
         tie_pixel_xy=chosen.tie_pixel_xy,
         tie_map_xy=chosen.tie_map_xy,
         warp=warp,
+        warp_config=warp_config,
         properties={
             "photo_id": request.photo_id,
             "status": chosen.status,
