@@ -355,14 +355,17 @@ def locate_photo(
             timings["georef"] = time.perf_counter() - t
     remove_stale_georef(out, georef)
     t = time.perf_counter()
-    accepted = (
+    status = "unverified" if verification is None else verification.status
+    located = (
         verification.chosen.footprint
         if verification is not None
         and verification.chosen is not None
-        and verification.status == "accepted"
+        and status in ("accepted", "review")
         else None
     )
-    _write_heatmap_files(request, raster, heatmap, candidates, out, accepted, truth_footprint)
+    _write_heatmap_files(
+        request, raster, heatmap, candidates, out, located, truth_footprint, status=status
+    )
     timings["write"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     record = locate_record(
@@ -450,10 +453,13 @@ def _write_heatmap_files(
     heatmap: Heatmap,
     candidates: Sequence[Candidate],
     out: Path,
-    accepted: Any,
+    located: Any,
     truth_footprint: Any,
+    *,
+    status: str,
 ) -> None:
-    """``heatmap.tif``, ``heatmap.png`` (with the accepted footprint), candidates, cells."""
+    """``heatmap.tif``, ``heatmap.png`` (status; accepted or proposed footprint), candidates,
+    cells."""
     save_heatmap_tif(heatmap, out / "heatmap.tif")
     background, background_transform = enhance_aoi_preview(raster)
     save_heatmap_png(
@@ -462,9 +468,10 @@ def _write_heatmap_files(
         background=background,
         background_transform=background_transform,
         candidates=[(c.rank, c.polygon) for c in candidates[:5]],
-        footprint=accepted,
+        footprint=located,
         truth=truth_footprint,
         title=f"{request.photo_id or request.photo_path.name}: {heatmap.model}",
+        status=status,
     )
     write_candidates_gpkg(candidates, heatmap, out / CANDIDATES_FILE)
     save_cells(heatmap, out / CELLS_FILE)
