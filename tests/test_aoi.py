@@ -280,6 +280,47 @@ def test_mosaic_first_valid_pixel_wins(tmp_path: Path) -> None:
     assert np.all(out.data == 2)
 
 
+def test_mosaic_of_an_aligned_and_a_warped_reference_fills_in_order(tmp_path: Path) -> None:
+    """merge's "first" mosaic equals the two crops combined by hand (first valid pixel)."""
+    first = tmp_path / "first.tif"
+    data = np.arange(100 * 100, dtype=np.float32).reshape(100, 100)
+    data[:, 60:] = -1  # the first reference's nodata on its east side
+    write_geotiff(first, data, transform=from_origin(0, 1000, 10, 10), crs=EPSG3031, nodata=-1)
+    to3976 = Transformer.from_crs("EPSG:3031", "EPSG:3976", always_xy=True)
+    x0, y0 = to3976.transform(0.0, 1000.0)
+    second = tmp_path / "second.tif"
+    write_geotiff(
+        second,
+        np.full((60, 60), 7.0, np.float32),
+        transform=from_origin(x0 - 100, y0 + 100, 20, 20),
+        crs="EPSG:3976",
+    )
+    aoi = _aoi(0, 0, 1000, 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mosaic = crop_reference([first, second], aoi, resolution_m=10.0).data
+        a = crop_reference([first], aoi, resolution_m=10.0).data
+        b = crop_reference([second], aoi, resolution_m=10.0).data
+    expected = np.where(np.isfinite(a), a, b)
+    np.testing.assert_array_equal(np.isfinite(mosaic), np.isfinite(expected))
+    np.testing.assert_allclose(mosaic, expected, atol=1e-4)
+    assert (mosaic[0, :, :60] == data[:, :60]).all()  # aligned pixels copied exactly
+    east = mosaic[0, :, 60:]
+    assert np.isfinite(east).any() and (east[np.isfinite(east)] == 7).all()
+
+
+def test_mosaic_needs_the_bands_in_the_same_order(tmp_path: Path) -> None:
+    plain, alpha_first = tmp_path / "plain.tif", tmp_path / "alpha.tif"
+    t = from_origin(0, 100, 10, 10)
+    gray, alpha = rasterio.enums.ColorInterp.gray, rasterio.enums.ColorInterp.alpha
+    for path, order in ((plain, [gray, gray, alpha]), (alpha_first, [alpha, gray, gray])):
+        write_geotiff(path, np.ones((3, 10, 10), np.uint8), transform=t, crs=EPSG3031)
+        with rasterio.open(path, "r+") as ds:
+            ds.colorinterp = order
+    with pytest.raises(InvalidInputError, match=r"bands .* in the same order"):
+        crop_reference([plain, alpha_first], _aoi(0, 0, 100, 100))
+
+
 def test_partly_outside_warns_and_is_nan(tmp_path: Path) -> None:
     ref = tmp_path / "ref.tif"
     arr = _reference(ref)

@@ -29,7 +29,6 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
-from rasterio.windows import Window
 from shapely.geometry import Point, Polygon, box
 
 from aeroloc.catalog import PhotoRecord
@@ -376,7 +375,8 @@ def crop_reference(
     the AoI's CRS, the grid is aligned with its pixels, so those pixels are
     copied exactly. References in another CRS or on another grid are read
     through a WarpedVRT onto the AoI grid. Several references are mosaicked
-    in order: the first valid pixel wins.
+    in order by :func:`rasterio.merge.merge` (``method="first"``): the first
+    valid pixel wins.
 
     Args:
         paths: reference rasters, highest priority first.
@@ -419,13 +419,7 @@ def crop_reference(
                     "mosaicked references need the same bands"
                 )
         transform, width, height, res = _aoi_grid(datasets[0], aoi, resolution_m)
-        # The first reference is the mosaic's base (no second full-size copy).
-        out = _read_onto_grid(datasets[0], bands[0], aoi.crs, transform, width, height, method)
-        for ds, b in zip(datasets[1:], bands[1:], strict=True):
-            part = _read_onto_grid(ds, b, aoi.crs, transform, width, height, method)
-            fill = ~np.all(np.isfinite(out), axis=0) & np.all(np.isfinite(part), axis=0)
-            out[:, fill] = part[:, fill]
-            del part
+        out = _mosaic(datasets, bands, aoi.crs, transform, width, height, method)
     finally:
         for ds in datasets:
             ds.close()
@@ -603,36 +597,77 @@ def _aoi_grid(
     return transform, width, height, res
 
 
-def _read_onto_grid(
-    ds: rasterio.DatasetReader,
-    bands: list[int],
+def _mosaic(
+    datasets: Sequence[rasterio.DatasetReader],
+    bands: Sequence[list[int]],
     crs: CRS,
     transform: Affine,
     width: int,
     height: int,
     method: Resampling,
 ) -> np.ndarray:
-    """``[B x H x W]`` float32 of ``ds`` on the grid; NaN outside and on nodata."""
-    name = Path(ds.name).name
+    """``[B x H x W]`` float32 of the references on the grid, first valid pixel first.
+
+    A reference aligned with the grid is read as it is (its pixels copied); any
+    other is seen through a WarpedVRT onto the grid. ``rasterio.merge.merge``
+    then reads each one's window of the grid and fills what is still NaN.
+    """
+    from rasterio.merge import merge
+
+    names = ", ".join(Path(ds.name).name for ds in datasets)
+    for ds, b in zip(datasets[1:], bands[1:], strict=True):
+        if b != bands[0]:
+            raise InvalidInputError(
+                f"reference {Path(ds.name).name} has its data bands at {b} but "
+                f"{Path(datasets[0].name).name} at {bands[0]}: mosaicked references need "
+                "their bands (and any alpha band) in the same order"
+            )
+    vrts: list[WarpedVRT] = []
+    sources: list[rasterio.DatasetReader | WarpedVRT] = []
     try:
-        offset = _aligned_offset(ds, crs, transform)
-        if offset is not None:
-            return _read_window(ds, bands, offset, width, height)
-        with WarpedVRT(
-            ds,
-            crs=crs,
-            transform=transform,
-            width=width,
-            height=height,
-            resampling=method,
-            dtype="float32",
-            nodata=np.nan,
-            tolerance=WARP_TOLERANCE_PX,
-        ) as vrt:
-            data = vrt.read(bands, masked=True)
+        for ds in datasets:
+            if _aligned_offset(ds, crs, transform) is not None:
+                sources.append(ds)
+                continue
+            vrt = WarpedVRT(
+                ds,
+                crs=crs,
+                transform=transform,
+                width=width,
+                height=height,
+                resampling=method,
+                dtype="float32",
+                nodata=np.nan,
+                tolerance=WARP_TOLERANCE_PX,
+            )
+            vrts.append(vrt)
+            sources.append(vrt)
+        left, top = transform.c, transform.f
+        with warnings.catch_warnings():
+            # rasterio's merge still multiplies Affines with `*` (its warning, not ours)
+            warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
+            data, _ = merge(
+                sources,
+                bounds=(left, top + transform.e * height, left + transform.a * width, top),
+                res=(transform.a, -transform.e),
+                nodata=np.nan,
+                dtype="float32",
+                indexes=bands[0],
+                method="first",
+            )
     except RasterioIOError as exc:
-        raise RasterReadError(f"cannot read reference raster {name}: corrupt data ({exc})") from exc
-    return np.ma.filled(data.astype(np.float32), np.nan)
+        raise RasterReadError(
+            f"cannot read reference raster {names}: corrupt data ({exc})"
+        ) from exc
+    finally:
+        for vrt in vrts:
+            vrt.close()
+    if data.shape[1:] != (height, width):  # merge sizes its output from the bounds
+        raise InvalidInputError(
+            f"the mosaic of {names} came out {data.shape[2]} x {data.shape[1]} pixels, "
+            f"expected {width} x {height}"
+        )
+    return np.asarray(data, dtype=np.float32)
 
 
 def _aligned_offset(
@@ -649,24 +684,6 @@ def _aligned_offset(
     if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
         return None
     return round(col), round(row)
-
-
-def _read_window(
-    ds: rasterio.DatasetReader, bands: list[int], offset: tuple[int, int], width: int, height: int
-) -> np.ndarray:
-    """Read the part of the grid inside ``ds``; the rest stays NaN."""
-    col0, row0 = offset
-    out = np.full((len(bands), height, width), np.nan, dtype=np.float32)
-    c0, r0 = max(col0, 0), max(row0, 0)
-    c1, r1 = min(col0 + width, ds.width), min(row0 + height, ds.height)
-    if c1 <= c0 or r1 <= r0:
-        return out
-    window = Window(c0, r0, c1 - c0, r1 - r0)
-    data = ds.read(bands, window=window, masked=True, out_dtype="float32")
-    part = out[:, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0]
-    part[...] = data.data
-    part[np.ma.getmaskarray(data)] = np.nan
-    return out
 
 
 def _transform_point(x: float, y: float, src: CRS, dst: CRS) -> tuple[float, float]:

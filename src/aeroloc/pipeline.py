@@ -41,7 +41,7 @@ from aeroloc.aoi import (
 from aeroloc.catalog import CatalogQuery, PhotoRecord, parse_column_map, read_catalog
 from aeroloc.errors import CatalogError, InvalidInputError, ModelError
 from aeroloc.files import open_raster
-from aeroloc.georef import GeorefOutputs, write_georef_outputs
+from aeroloc.georef import GeorefOutputs, WarpConfig, write_georef_outputs
 from aeroloc.heatmap.candidates import Candidate, find_candidates
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
 from aeroloc.heatmap.grid import Heatmap
@@ -299,6 +299,7 @@ def locate_photo(
     overwrite: bool = True,
     progress: Callable[[int, int], None] | None = None,
     verify: VerifyConfig | None = None,
+    warp: WarpConfig | None = None,
 ) -> LocateResult | None:
     """Search one photo; verify its candidates; write the files (see the module docstring).
 
@@ -315,6 +316,8 @@ def locate_photo(
         progress: called with (windows done, windows) while scoring.
         verify: verification settings; None skips verification (every
             candidate stays ``unverified``).
+        warp: target CRS, resampling and tiling of ``photo_warped.tif``
+            (written when ``verify.warp``); None: :class:`~aeroloc.georef.WarpConfig`.
 
     Returns:
         The result, or None when ``overwrite`` is False and the folder already
@@ -345,19 +348,24 @@ def locate_photo(
         verification = verify_candidates(prepared, heatmap, candidates, verify)
         timings["verify"] = time.perf_counter() - t
         t = time.perf_counter()
-        georef = _write_georef(request, prepared, verification, out, warp=verify.warp)
+        georef = _write_georef(
+            request, prepared, verification, out, warp=verify.warp, warp_config=warp
+        )
         if georef is not None:
             timings["georef"] = time.perf_counter() - t
     remove_stale_georef(out, georef)
     t = time.perf_counter()
-    accepted = (
+    status = "unverified" if verification is None else verification.status
+    located = (
         verification.chosen.footprint
         if verification is not None
         and verification.chosen is not None
-        and verification.status == "accepted"
+        and status in ("accepted", "review")
         else None
     )
-    _write_heatmap_files(request, raster, heatmap, candidates, out, accepted, truth_footprint)
+    _write_heatmap_files(
+        request, raster, heatmap, candidates, out, located, truth_footprint, status=status
+    )
     timings["write"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     record = locate_record(
@@ -411,6 +419,7 @@ def _write_georef(
     out: Path,
     *,
     warp: bool,
+    warp_config: WarpConfig | None = None,
 ) -> GeorefOutputs | None:
     """Footprint, GCPs (and warp) of the chosen candidate; None when none has a fit."""
     chosen = verification.chosen
@@ -424,6 +433,7 @@ def _write_georef(
         tie_pixel_xy=chosen.tie_pixel_xy,
         tie_map_xy=chosen.tie_map_xy,
         warp=warp,
+        warp_config=warp_config,
         properties={
             "photo_id": request.photo_id,
             "status": chosen.status,
@@ -443,10 +453,13 @@ def _write_heatmap_files(
     heatmap: Heatmap,
     candidates: Sequence[Candidate],
     out: Path,
-    accepted: Any,
+    located: Any,
     truth_footprint: Any,
+    *,
+    status: str,
 ) -> None:
-    """``heatmap.tif``, ``heatmap.png`` (with the accepted footprint), candidates, cells."""
+    """``heatmap.tif``, ``heatmap.png`` (status; accepted or proposed footprint), candidates,
+    cells."""
     save_heatmap_tif(heatmap, out / "heatmap.tif")
     background, background_transform = enhance_aoi_preview(raster)
     save_heatmap_png(
@@ -455,9 +468,10 @@ def _write_heatmap_files(
         background=background,
         background_transform=background_transform,
         candidates=[(c.rank, c.polygon) for c in candidates[:5]],
-        footprint=accepted,
+        footprint=located,
         truth=truth_footprint,
         title=f"{request.photo_id or request.photo_path.name}: {heatmap.model}",
+        status=status,
     )
     write_candidates_gpkg(candidates, heatmap, out / CANDIDATES_FILE)
     save_cells(heatmap, out / CELLS_FILE)

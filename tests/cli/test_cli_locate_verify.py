@@ -114,7 +114,8 @@ def test_locate_with_a_learned_matcher_writes_every_georef_file(archive, first, 
     np.testing.assert_allclose(points.map_xy, tif.map_xy, atol=1e-6)
     assert tif.crs is not None and tif.crs.to_epsg() == 3031
     with rasterio.open(out / "photo_warped.tif") as ds:
-        assert ds.crs.to_epsg() == 3031 and ds.nodata == 0
+        assert ds.crs.to_epsg() == 3031 and ds.colorinterp[-1].name == "alpha"
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert ds.bounds.left <= truth_fp.centroid.x <= ds.bounds.right
     ev = tmp_path / "ev"
     result = run("evaluate", "--truth", archive, "--results", out, "--out", ev)

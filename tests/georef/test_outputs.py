@@ -107,11 +107,12 @@ def test_warped_geotiff_puts_photo_pixels_at_their_map_position(tmp_path):
     t = nadir(0.0)  # north-up: the warp is a pure resampling at 2 m
     path = write_warped_geotiff(photo, tmp_path / "w.tif", t, BOX)
     with rasterio.open(path) as ds:
-        data = ds.read(1)
-        assert ds.crs.to_epsg() == 3031 and ds.nodata == 0
+        data, alpha = ds.read(1), ds.read(2)
+        assert ds.crs.to_epsg() == 3031 and ds.colorinterp[1].name == "alpha"
         assert ds.res == pytest.approx((2.0, 2.0))
         assert ds.bounds.left == pytest.approx(900.0) and ds.bounds.top == pytest.approx(-1900.0)
         # scan pixel (col 40, row 50) has its centre at map (900 + 61, -1900 - 61)
         row, col = ds.index(961.0, -1961.0)
     assert data.shape == (100, 100)
-    assert int(data[row, col]) == max(1, int(scan[50, 40]))
+    # the image area fills the grid (north-up); a scan value of 0 stays 0, alpha says "data"
+    assert int(data[row, col]) == int(scan[50, 40]) and (alpha == 255).all()

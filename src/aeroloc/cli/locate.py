@@ -14,6 +14,8 @@ from aeroloc.cli.options import (
     candidates_option,
     catalog_options,
     check_matcher,
+    fail_on_exit_code,
+    fail_on_option,
     out_dir_option,
     photo_argument,
     pose_grid,
@@ -21,7 +23,9 @@ from aeroloc.cli.options import (
     rock_mask_option,
     search_options,
     stride_option,
+    warp_config,
     warp_option,
+    warp_target_options,
 )
 from aeroloc.cli.output import report
 from aeroloc.errors import InvalidInputError
@@ -54,8 +58,12 @@ logger = logging.getLogger(__name__)
 @candidates_option
 @search_options(max_verify=10, per_photo="the photo")
 @warp_option
+@warp_target_options
+@fail_on_option
 @out_dir_option()
+@click.pass_context
 def locate(
+    ctx: click.Context,
     photo: Path | None,
     references: tuple[Path, ...],
     catalog: CatalogQuery | None,
@@ -75,6 +83,9 @@ def locate(
     matcher: str | None,
     max_verify: int,
     warp: bool,
+    t_srs: str | None,
+    resampling: str | None,
+    fail_on: tuple[str, ...],
     out_dir: Path,
 ) -> None:
     """Find where PHOTO lies in the reference and georeference it.
@@ -85,7 +96,12 @@ def locate(
     until one is accepted. Writes result.json, heatmap.tif, heatmap.png,
     candidates.gpkg, heatmap_cells.npy and, for a verified photo,
     footprint.gpkg, gcps.points (QGIS), photo_gcps.tif (GDAL GCPs) and with
-    --warp photo_warped.tif. --no-verify stops at the ranked candidates.
+    --warp photo_warped.tif (a Cloud-Optimised GeoTIFF with an alpha band, in
+    --t-srs, resampled with --resampling). --no-verify stops at the ranked
+    candidates.
+
+    Exit codes: 0 done (whatever the status, unless --fail-on), 2 bad input,
+    3 the photo ended with a --fail-on status (its files are all written).
     """
     from aeroloc.heatmap.engines import HeatmapConfig
     from aeroloc.pipeline import (
@@ -97,6 +113,7 @@ def locate(
     from aeroloc.verify.walk import VerifyConfig
 
     poses = pose_grid(heading_search, heading_step, scale_search)
+    warp_settings = warp_config(warp=warp, t_srs=t_srs, resampling=resampling)
     verify_config = (
         VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp) if verify else None
     )
@@ -142,10 +159,15 @@ def locate(
         heatmap_config=HeatmapConfig(engine=engine, stride_fraction=stride_fraction, poses=poses),
         max_candidates=max_candidates,
         verify=verify_config,
+        warp=warp_settings,
     )
     if result is None:  # only when overwrite=False
         return
     report(_summary(request, result), result.paths())
+    code = fail_on_exit_code(result.status, fail_on)
+    if code:
+        click.echo(f"aeroloc: photo {request.photo_id} is {result.status} (--fail-on)", err=True)
+        ctx.exit(code)
 
 
 def _summary(request: LocateRequest, result: LocateResult) -> str:

@@ -18,6 +18,7 @@ from aeroloc.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     from aeroloc.catalog import CatalogQuery
+    from aeroloc.georef.warp import WarpConfig
     from aeroloc.heatmap.poses import PoseGrid
 
 Decorator = Callable[[Any], Any]
@@ -29,6 +30,13 @@ PATH = click.Path(path_type=Path)
 ARCHIVE_PRESETS = click.Choice(["tiny", "default", "large", "hard"])
 #: Heatmap engines ``locate`` and ``demo`` offer.
 ENGINES = click.Choice(["dense", "batched", "naive"])
+#: Resampling of ``photo_warped.tif``: the names of ``aeroloc.georef.warp.RESAMPLING_METHODS``,
+#: not imported here to keep the CLI start light (a test keeps the two equal).
+WARP_RESAMPLING = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode")
+#: Statuses ``--fail-on`` accepts.
+FAIL_ON_STATUSES = ("rejected", "review")
+#: Exit code of a command whose photo ended in a ``--fail-on`` status.
+EXIT_FAIL_ON = 3
 
 
 def _stack(*options: Decorator) -> Decorator:
@@ -229,8 +237,73 @@ warp_option = click.option(
     "--warp",
     is_flag=True,
     default=False,
-    help="Also write photo_warped.tif, the photo resampled north-up onto the map.",
+    help="Also write photo_warped.tif: the photo warped north-up onto the map, clipped "
+    "to its footprint, as a Cloud-Optimised GeoTIFF with an alpha band.",
 )
+
+
+def _check_t_srs(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Parse ``--t-srs`` while the options are read: a bad CRS fails before any work."""
+    if value is None:
+        return None
+    from aeroloc.errors import CRSError
+    from aeroloc.files import parse_crs
+
+    try:
+        parse_crs(value)
+    except CRSError as exc:
+        raise CRSError(f"--t-srs: {exc}") from None
+    return value
+
+
+#: ``--t-srs`` and ``--resampling``: how ``photo_warped.tif`` is warped (with ``--warp``).
+warp_target_options = _stack(
+    click.option(
+        "--t-srs",
+        "t_srs",
+        default=None,
+        metavar="CRS",
+        callback=_check_t_srs,
+        help="CRS of photo_warped.tif (EPSG code, WKT or PROJ string; default: the "
+        "reference's). Needs --warp.",
+    ),
+    click.option(
+        "--resampling",
+        type=click.Choice(WARP_RESAMPLING),
+        default=None,
+        help="Resampling of photo_warped.tif and its overviews [default: bilinear]. Needs --warp.",
+    ),
+)
+
+#: ``--fail-on``: exit with :data:`EXIT_FAIL_ON` when the photo ends in one of these statuses.
+fail_on_option = click.option(
+    "--fail-on",
+    "fail_on",
+    type=click.Choice(FAIL_ON_STATUSES),
+    multiple=True,
+    help=f"Exit with code {EXIT_FAIL_ON} (after writing every file) when the photo ends "
+    "with this status (repeat for both; default: exit 0 whatever the status).",
+)
+
+
+def warp_config(*, warp: bool, t_srs: str | None, resampling: str | None) -> WarpConfig | None:
+    """The :class:`~aeroloc.georef.WarpConfig` of ``--t-srs`` and ``--resampling``.
+
+    None when neither is given; a ConfigError when one is given without ``--warp``.
+    """
+    if t_srs is None and resampling is None:
+        return None
+    if not warp:
+        given = "--t-srs" if t_srs is not None else "--resampling"
+        raise ConfigError(f"{given} sets how photo_warped.tif is made: add --warp")
+    from aeroloc.georef.warp import WarpConfig
+
+    return WarpConfig(t_srs=t_srs, resampling=resampling or "bilinear")
+
+
+def fail_on_exit_code(status: str, fail_on: tuple[str, ...]) -> int:
+    """:data:`EXIT_FAIL_ON` when ``status`` is one of ``fail_on``, else 0."""
+    return EXIT_FAIL_ON if status in fail_on else 0
 
 
 def pose_grid(heading_search: float, heading_step: float, scale_search: float) -> PoseGrid:

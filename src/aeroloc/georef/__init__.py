@@ -3,7 +3,9 @@
 * :mod:`~aeroloc.georef.transform` — :class:`PhotoTransform`, scan pixel → map;
 * :mod:`~aeroloc.georef.gcps` — ground control points from tie points or a grid;
 * :mod:`~aeroloc.georef.outputs` — the files: ``gcps.points`` (QGIS),
-  ``photo_gcps.tif``, ``photo_warped.tif`` and ``footprint.gpkg``.
+  ``photo_gcps.tif``, ``photo_warped.tif`` and ``footprint.gpkg``;
+* :mod:`~aeroloc.georef.warp` — ``photo_warped.tif``: GDAL's warp of the
+  photo as a Cloud-Optimised GeoTIFF (:class:`WarpConfig`).
 """
 
 from aeroloc.georef.gcps import (
@@ -15,7 +17,6 @@ from aeroloc.georef.gcps import (
 from aeroloc.georef.outputs import (
     FOOTPRINT_FILE,
     GCP_TIFF_FILE,
-    MAX_WARP_PX,
     POINTS_FILE,
     POINTS_HEADER,
     WARPED_FILE,
@@ -34,6 +35,12 @@ from aeroloc.georef.transform import (
     PhotoTransform,
     affine_matrix,
 )
+from aeroloc.georef.warp import (
+    MAX_WARP_PX,
+    RESAMPLING_METHODS,
+    WarpConfig,
+    write_warped_cog,
+)
 
 __all__ = [
     "FOOTPRINT_FILE",
@@ -42,11 +49,13 @@ __all__ = [
     "MIN_MATCH_GCPS",
     "POINTS_FILE",
     "POINTS_HEADER",
+    "RESAMPLING_METHODS",
     "TRANSFORM_KINDS",
     "WARPED_FILE",
     "GeorefOutputs",
     "GroundControlPoints",
     "PhotoTransform",
+    "WarpConfig",
     "affine_matrix",
     "gcps_from_matches",
     "gcps_from_transform",
@@ -57,5 +66,6 @@ __all__ = [
     "write_gcp_geotiff",
     "write_georef_outputs",
     "write_points",
+    "write_warped_cog",
     "write_warped_geotiff",
 ]

@@ -13,8 +13,9 @@ CRS. From it this module writes:
   fit residuals in photo pixels.
 * ``photo_gcps.tif`` — a copy of the scan with the same GCPs and the CRS as
   GDAL GCPs (``gdalwarp photo_gcps.tif out.tif`` georeferences it).
-* ``photo_warped.tif`` (optional) — the image area resampled north-up onto
-  the map grid by the transform itself (exact for a homography).
+* ``photo_warped.tif`` (optional) — the image area warped by GDAL onto a
+  north-up map grid, clipped to the footprint (alpha band), as a
+  Cloud-Optimised GeoTIFF (:mod:`aeroloc.georef.warp`).
 * ``footprint.gpkg`` — the image area's corners mapped, as a polygon.
 
 GCPs are the verified tie points (photo pixel ↔ reference position) when
@@ -30,36 +31,33 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import rasterio
-from affine import Affine
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from shapely.geometry import Polygon
 
 from aeroloc.errors import InvalidInputError, RasterReadError
-from aeroloc.files import atomic_output, open_raster, parse_crs, write_geotiff
+from aeroloc.files import atomic_output, open_raster, parse_crs
 from aeroloc.georef.gcps import (
     MIN_MATCH_GCPS,
     GroundControlPoints,
     gcps_from_matches,
     gcps_from_transform,
 )
-from aeroloc.georef.transform import PhotoTransform, affine_matrix
+from aeroloc.georef.transform import PhotoTransform
+from aeroloc.georef.warp import WarpConfig, write_warped_cog
 
 POINTS_HEADER = ("mapX", "mapY", "sourceX", "sourceY", "enable", "dX", "dY", "residual")
 FOOTPRINT_FILE = "footprint.gpkg"
 POINTS_FILE = "gcps.points"
 GCP_TIFF_FILE = "photo_gcps.tif"
 WARPED_FILE = "photo_warped.tif"
-#: Largest side of a warped GeoTIFF (pixels); a coarser grid is used beyond it.
-MAX_WARP_PX = 16_000
 
 
 # --------------------------------------------------------------------------- QGIS .points
@@ -200,50 +198,18 @@ def write_warped_geotiff(
     box: Sequence[float],
     *,
     resolution_m: float | None = None,
+    config: WarpConfig | None = None,
 ) -> Path:
-    """Resample the image area north-up onto the map grid, atomically.
+    """Warp the image area onto the map as a Cloud-Optimised GeoTIFF with alpha, atomically.
 
-    The grid covers the footprint at ``resolution_m`` (default: the photo's
-    own pixel size at its centre). Each output pixel takes the bilinear value
-    of the photo pixel the transform maps onto it (exact for homographies).
-    0 is nodata; photo pixels that were 0 become 1.
+    :func:`aeroloc.georef.warp.write_warped_cog` (GDAL's warper and COG
+    driver); ``resolution_m`` overrides ``config.resolution`` (default: the
+    photo's own pixel size at its centre).
     """
-    from aeroloc.files import read_gray
-
-    c0, r0, c1, r1 = (round(float(v)) for v in box)
-    scan = read_gray(photo_path, what="photo")
-    c0, r0 = max(c0, 0), max(r0, 0)
-    c1, r1 = min(c1, scan.shape[1]), min(r1, scan.shape[0])
-    if c1 - c0 < 2 or r1 - r0 < 2:
-        raise InvalidInputError(f"image area {tuple(box)} lies outside the photo")
-    image = np.nan_to_num(scan[r0:r1, c0:c1], nan=0.0)
-    lo, hi = float(image.min()), float(image.max())
-    if lo < 0 or hi > 255:  # not 8-bit: stretch into 1..255
-        image = (image - lo) / max(hi - lo, 1e-9) * 254 + 1
-    image = np.clip(np.round(image), 1, 255).astype(np.uint8)
-    poly = transform.footprint(box)
-    res = resolution_m or transform.pixel_size_m((c0 + c1) / 2, (r0 + r1) / 2)
-    minx, miny, maxx, maxy = poly.bounds
-    width, height = math.ceil((maxx - minx) / res), math.ceil((maxy - miny) / res)
-    if max(width, height) > MAX_WARP_PX:
-        res *= max(width, height) / MAX_WARP_PX
-        width, height = math.ceil((maxx - minx) / res), math.ceil((maxy - miny) / res)
-    dst = Affine(res, 0.0, minx, 0.0, -res, maxy)
-    # output pixel index → crop pixel index (cv2 puts pixel centres at integers)
-    to_crop = (
-        affine_matrix(Affine.translation(-c0 - 0.5, -r0 - 0.5))
-        @ np.linalg.inv(transform.matrix)
-        @ affine_matrix(dst @ Affine.translation(0.5, 0.5))
-    )
-    out = cv2.warpPerspective(
-        image,
-        to_crop,
-        (width, height),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
-    return write_geotiff(path, out, transform=dst, crs=transform.crs, nodata=0)
+    cfg = config or WarpConfig()
+    if resolution_m is not None:
+        cfg = replace(cfg, resolution=resolution_m)
+    return write_warped_cog(photo_path, path, transform, box, config=cfg)
 
 
 def write_footprint_gpkg(
@@ -304,6 +270,7 @@ def write_georef_outputs(
     tie_pixel_xy: np.ndarray | None = None,
     tie_map_xy: np.ndarray | None = None,
     warp: bool = False,
+    warp_config: WarpConfig | None = None,
     properties: Mapping[str, Any] | None = None,
 ) -> GeorefOutputs:
     """Write ``footprint.gpkg``, ``gcps.points``, ``photo_gcps.tif`` (and ``photo_warped.tif``).
@@ -315,7 +282,8 @@ def write_georef_outputs(
         box: image area ``(col0, row0, col1, row1)`` in scan pixels.
         tie_pixel_xy: ``[N x 2]`` verified tie points in scan pixels (optional).
         tie_map_xy: ``[N x 2]`` their map positions.
-        warp: also write the north-up resampled photo.
+        warp: also write ``photo_warped.tif`` (a COG warped by GDAL).
+        warp_config: its target CRS, resampling and tiling (default: :class:`WarpConfig`).
         properties: attributes of the footprint feature (status, score, ...).
     """
     out = Path(out_dir)
@@ -338,5 +306,7 @@ def write_georef_outputs(
         "gcp_geotiff": write_gcp_geotiff(photo_path, out / GCP_TIFF_FILE, gcps),
     }
     if warp:
-        paths["warped"] = write_warped_geotiff(photo_path, out / WARPED_FILE, transform, box)
+        paths["warped"] = write_warped_geotiff(
+            photo_path, out / WARPED_FILE, transform, box, config=warp_config
+        )
     return GeorefOutputs(footprint=footprint, gcps=gcps, gcp_source=source, paths=paths)
