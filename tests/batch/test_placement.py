@@ -13,6 +13,7 @@ from aeroloc.batch.config import BatchConfig, BatchInputs, LinesConfig
 from aeroloc.batch.placement import ATTEMPTS_DIR, LineHint
 from aeroloc.batch.run import batch_jobs, run_batch
 from aeroloc.batch.worker import LocateSpec
+from aeroloc.evaluation.methods import method_summary
 from aeroloc.io.archive import read_truth
 from aeroloc.io.results import read_result
 from aeroloc.lines.track import Prediction
@@ -87,3 +88,7 @@ def test_the_neighbours_of_the_searched_photo_are_placed_by_the_line(
         assert not (out / pid / ATTEMPTS_DIR).exists()
     assert feet.loc[middle, "method"] == "search"
     assert (out / "lines" / f"{truth.photos[middle].flight_line}.png").is_file()
+    rows = {r.method: r for r in method_summary(tiny_archive, [out / pid for pid in ids])}
+    assert rows["search"].photos == 1 and rows["search"].without_full_search == 0
+    assert (rows["all"].photos, rows["all"].correct, rows["all"].false_accepts) == (3, 3, 0)
+    assert rows["all"].without_full_search == 2 and rows["all"].mean_seconds > 0
