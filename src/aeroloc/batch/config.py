@@ -94,6 +94,13 @@ class LinesConfig:
             prediction: its footprint grown by ``max(min margin, k σ)``.
         solve: run the joint solve of each line at the end (verdicts, line
             placements).
+        solve_min_offset_frac: an accepted photo contradicts its line by its
+            position only when it is also this share of the line's footprint
+            side off the solved track (and at least the solve's 150 m). Real
+            and synthetic lines wander by a few percent of the interval per
+            frame, and a photo off by less than a third of its side still
+            overlaps its true footprint with IoU ≥ 0.5; 1/6 flags photos half
+            way to that.
         plot: write ``lines/<line>.png`` per line at the end.
     """
 
@@ -105,6 +112,7 @@ class LinesConfig:
     search_k_sigma: float = 3.0
     search_min_margin_m: float = 300.0
     solve: bool = True
+    solve_min_offset_frac: float = 1 / 6
     plot: bool = True
 
     def __post_init__(self) -> None:
@@ -116,6 +124,10 @@ class LinesConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ConfigError(f"{name} must be ≥ 0 m, got {v}")
+        if not (math.isfinite(self.solve_min_offset_frac) and 0 <= self.solve_min_offset_frac < 1):
+            raise ConfigError(
+                f"solve_min_offset_frac must be in [0, 1), got {self.solve_min_offset_frac}"
+            )
         for name in ("consistency_k_sigma", "search_k_sigma"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):

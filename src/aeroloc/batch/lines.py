@@ -311,11 +311,10 @@ def solve_lines(
     solutions: list[LineSolution] = []
     rewritten: list[str] = []
     plots: list[Path] = []
-    solve_config = SolveConfig(max_gap_frames=config.max_gap_frames)
     for members in groups.values():
         line = _Line(members[0].record.flight_line or "", members, crs)
         flight = line.flight_line()
-        solution = solve_line(flight, solve_config)
+        solution = solve_line(flight, _solve_config(flight, config))
         solutions.append(solution)
         by_id = {j.photo_id: j for j in members}
         for placement in solution.placements:
@@ -339,6 +338,15 @@ def solve_lines(
         rewritten=tuple(rewritten),
         plots=tuple(plots),
     )
+
+
+def _solve_config(line: FlightLine, config: LinesConfig) -> SolveConfig:
+    """The solve's settings for ``line``: its offset floor grows with the footprint side."""
+    floor = SolveConfig().min_offset_m
+    widths = [p.located.ground_width_m for p in line.accepted if p.located is not None]
+    if widths:
+        floor = max(floor, config.solve_min_offset_frac * float(sorted(widths)[len(widths) // 2]))
+    return SolveConfig(max_gap_frames=config.max_gap_frames, min_offset_m=floor)
 
 
 def apply_placement(placement: PhotoPlacement, folder: Path) -> bool:
