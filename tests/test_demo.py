@@ -6,6 +6,7 @@ import math
 
 from aeroloc.demo import write_report
 from aeroloc.evaluation.evaluate import Evaluation, PhotoEvaluation
+from aeroloc.evaluation.methods import MethodRow
 
 
 def row(pid: str, **kw) -> PhotoEvaluation:
@@ -55,3 +56,38 @@ def test_report_without_verification_says_so(tmp_path):
     ev = Evaluation(rows=(row("c"),), hit_radius_m=None)
     text = write_report(tmp_path, ev, "model-x", 1.0, 5000.0).read_text()
     assert "not verified" in text and "IoU" not in text
+
+
+def method_row(method: str, photos: int, correct: int, **kw) -> MethodRow:
+    base = dict.fromkeys(
+        ("review", "unverified", "rejected", "footprint_correct", "false_accepts"), 0
+    )
+    return MethodRow(
+        **{
+            **base,
+            "method": method,
+            "photos": photos,
+            "accepted": correct,
+            "correct": correct,
+            "without_full_search": 0 if method == "search" else photos,
+            "mean_seconds": 4.0,
+            "median_error_m": 9.0,
+            **kw,
+        }
+    )
+
+
+def test_report_shows_the_methods_and_their_accuracy(tmp_path):
+    ev = Evaluation(rows=(row("a", status="accepted", iou=0.9),), hit_radius_m=None)
+    methods = (
+        method_row("search", 3, 3),
+        method_row("neighbour", 5, 4, review=1),
+        method_row("line", 1, 0, unverified=1, footprint_correct=1),
+        method_row("all", 9, 7, without_full_search=6),
+    )
+    text = write_report(tmp_path, ev, "model-x", 1.0, 5000.0, methods=methods).read_text()
+    assert "## Flight lines: how each photo was placed" in text
+    assert "6 of 9 photos were placed without a full-AoI search" in text
+    assert "| accepted and correct | false accepts |" in text
+    assert "| neighbour | 5 | 4 | 4 | 0 | 1 | 0 | 0 | 0 | 5 | 4.0 | 9.0 |" in text
+    assert "| **all** | 9 | 7 | 7 | 0 |" in text

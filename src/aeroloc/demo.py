@@ -1,11 +1,16 @@
-"""The built-in demonstration: synthesise an archive, locate every photo, evaluate.
+"""The built-in demonstration: synthesise an archive, run the batch along its lines, evaluate.
 
 ``aeroloc demo --out DIR`` (and ``make demo``) runs the whole pipeline on a
 synthetic archive whose seed is disjoint from the training seeds, with the
-shipped default model, verifies the candidates by image matching, and writes
-``DIR/report.md``: the summary table and, per photo, the heatmap with its
-candidates, the accepted footprint and the true footprint. Finished photos
-are skipped on a rerun.
+shipped default model, through the batch with flight lines
+(:func:`aeroloc.batch.run.run_batch`, in this process: each line's most
+promising photo is searched over the full AoI, its neighbours are placed by
+photo-to-photo matching confirmed against the reference or by a search
+around the line's prediction, and each line is solved jointly), and writes
+``DIR/report.md``: the summary table, the methods (photos, accuracy against
+the truth and seconds per method), the per-line pictures and, per photo, the
+heatmap with its candidates, the accepted footprint and the true footprint.
+Finished photos are skipped on a rerun.
 """
 
 from __future__ import annotations
@@ -13,18 +18,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
-from aeroloc.batch.loop import (
-    LocateSettings,
-    PhotoOutcome,
-    archive_jobs,
-    locate_job,
-    run_jobs,
-)
+from aeroloc.batch.config import BatchConfig, BatchInputs, LinesConfig
+from aeroloc.batch.loop import PhotoOutcome
+from aeroloc.batch.run import BatchSummary, batch_jobs, run_batch
+from aeroloc.batch.worker import LocateSpec, PhotoReport
 from aeroloc.evaluation.evaluate import (
     CORRECT_IOU,
     Evaluation,
@@ -32,11 +33,11 @@ from aeroloc.evaluation.evaluate import (
     evaluate,
     write_evaluation,
 )
+from aeroloc.evaluation.methods import MethodRow, method_markdown, method_summary
 from aeroloc.files import atomic_output
 from aeroloc.heatmap.engines import HeatmapConfig
 from aeroloc.heatmap.poses import SINGLE_POSE, PoseGrid
 from aeroloc.io.archive import is_archive, read_archive
-from aeroloc.pipeline import LocateResult, load_model
 from aeroloc.verify.walk import VerifyConfig
 
 DEMO_SEED = 100
@@ -50,6 +51,8 @@ class DemoSummary:
     evaluation: Evaluation
     report: Path
     seconds: float
+    methods: tuple[MethodRow, ...] = ()
+    batch: BatchSummary | None = None
 
 
 def run_demo(
@@ -84,54 +87,75 @@ def run_demo(
         say(f"synthesising a {preset} archive (seed {seed}) into {root} ...")
         make_archive(root, seed=seed, preset=preset, progress=say)
     archive = read_archive(root)
-    net, label = load_model(model)
+    label = model or "the shipped default model"
     say(f"model: {label}")
-    settings = LocateSettings(
-        model=net,
-        model_label=label,
+    results = out / "results"
+    jobs, crs = batch_jobs(BatchInputs(catalog=root), results)
+    spec = LocateSpec(
+        model=model,
         buffer_m=buffer_m,
         heatmap_config=HeatmapConfig(engine=engine, poses=poses or SINGLE_POSE),
         verify=VerifyConfig(matcher=matcher, max_candidates=max_candidates) if verify else None,
+        torch_threads=max(1, os.cpu_count() or 1),
     )
-    jobs = archive_jobs(archive, out / "results")
-    run_jobs(jobs, partial(locate_job, settings=settings), progress=lambda o: say(_progress(o)))
+    batch = run_batch(
+        jobs,
+        spec,
+        BatchConfig(out_dir=results, workers=0),
+        crs=crs,
+        progress=lambda o: say(_progress(o)),
+        lines=LinesConfig(),
+    )
+    say(batch.describe())
     folders = [j.out_dir for j in jobs if j.out_dir is not None]
     evaluation, heatmaps = evaluate(archive.truth_path, folders)
     write_evaluation(evaluation, heatmaps, out / "evaluation")
+    methods = method_summary(archive.truth_path, folders)
     seconds = time.perf_counter() - t0
-    report = write_report(out, evaluation, label, seconds, buffer_m)
-    return DemoSummary(out_dir=out, evaluation=evaluation, report=report, seconds=seconds)
-
-
-def _progress(outcome: PhotoOutcome[LocateResult | None]) -> str:
-    """The demo's one line per photo."""
-    job, result = outcome.job, outcome.value
-    head = f"[{job.index}/{job.total}] {job.photo_id}"
-    if result is None:
-        return f"{head}: already done"
-    verified = (
-        ""
-        if result.verification is None
-        else f"; {result.status} after {result.verification.windows_tried} candidate(s) "
-        f"in {result.timings_s.get('verify', 0.0):.1f} s"
+    report = write_report(out, evaluation, label, seconds, buffer_m, methods=methods, batch=batch)
+    return DemoSummary(
+        out_dir=out,
+        evaluation=evaluation,
+        report=report,
+        seconds=seconds,
+        methods=methods,
+        batch=batch,
     )
-    seconds = result.timings_s["heatmap"]
-    return f"{head}: {result.heatmap.n_windows} windows in {seconds:.1f} s{verified}"
+
+
+def _progress(outcome: PhotoOutcome[PhotoReport]) -> str:
+    """The demo's one line per photo."""
+    job, report = outcome.job, outcome.value
+    head = f"[{job.index}/{job.total}] {job.photo_id}"
+    if outcome.skipped:
+        return f"{head}: already done"
+    if outcome.failed or report is None:
+        return f"{head}: failed ({outcome.error})"
+    search = "" if report.full_search else ", no full-AoI search"
+    return f"{head}: {report.status} by {report.method}{search} in {outcome.seconds:.1f} s"
 
 
 def write_report(
-    out: Path, evaluation: Evaluation, model_label: str, seconds: float, buffer_m: float
+    out: Path,
+    evaluation: Evaluation,
+    model_label: str,
+    seconds: float,
+    buffer_m: float,
+    *,
+    methods: Sequence[MethodRow] = (),
+    batch: BatchSummary | None = None,
 ) -> Path:
-    """``report.md``: summary, table, and each photo's heatmap picture."""
+    """``report.md``: summary, methods, line pictures, table, and each photo's heatmap."""
     lines = [
         "# aeroloc demo",
         "",
         f"Synthetic archive in `archive/` (truth in `archive/truth.json`), model "
         f"**{model_label}**, {len(evaluation.rows)} photos, {seconds:.0f} s in all "
-        f"(AoI buffer {buffer_m / 1000:g} km).",
+        f"(AoI buffer {buffer_m / 1000:g} km), run by `aeroloc batch` with flight lines.",
         "",
         evaluation.to_markdown(),
         "",
+        *_methods_section(out, methods, batch),
         _picture_legend(evaluation.verified),
         "",
     ]
@@ -151,6 +175,39 @@ def write_report(
     with atomic_output(path) as tmp:
         tmp.write_text("\n".join(lines))
     return path
+
+
+def _methods_section(
+    out: Path, methods: Sequence[MethodRow], batch: BatchSummary | None
+) -> list[str]:
+    """How the photos were placed: a table per method and the per-line pictures."""
+    if not methods:
+        return []
+    total = methods[-1]
+    text = [
+        "## Flight lines: how each photo was placed",
+        "",
+        "`search`: heatmap and verification over the full AoI; `propagated`: the same in a "
+        "shrunken AoI around the line's prediction; `neighbour`: matched to an accepted "
+        "neighbour, confirmed by verification in the reference around the chained footprint; "
+        "`line`: placed by the joint solve of its line alone (unverified, with its σ). "
+        f"{total.without_full_search} of {total.photos} photos were placed without a "
+        "full-AoI search. The confidence level and recall of `propagated` and `neighbour` "
+        "photos above come from their smaller search areas.",
+        "",
+        method_markdown(methods),
+        "",
+    ]
+    if batch is not None and batch.lines is not None:
+        text += [
+            f"The joint solve sent {len(batch.lines.contradicted)} accepted photo(s) to review "
+            f"({', '.join(batch.lines.contradicted) or 'none'}) and placed "
+            f"{len(batch.lines.placed_by_line)} by their line.",
+            "",
+        ]
+        for plot in batch.lines.plots:
+            text += [f"![{plot.stem}]({plot.relative_to(out).as_posix()})", ""]
+    return text
 
 
 def _picture_legend(verified: bool) -> str:

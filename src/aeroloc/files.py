@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -23,6 +25,13 @@ from rasterio.errors import CRSError as RioCRSError
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from aeroloc.errors import CRSError, MissingFileError, OutputError, RasterReadError
+
+logger = logging.getLogger(__name__)
+
+#: The name :func:`atomic_output` gives its temporary file: ``.<stem>.<random>.tmp<suffix>``
+#: (the random part is :func:`tempfile.mkstemp`'s eight characters).
+#: A GeoPackage's SQLite journal beside it (``-journal``, ``-wal``, ``-shm``) counts too.
+TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?(-journal|-wal|-shm)?$")
 
 
 @contextlib.contextmanager
@@ -54,6 +63,28 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def remove_temp_files(folder: str | os.PathLike[str]) -> int:
+    """Delete temporary files :func:`atomic_output` left in ``folder`` (a killed run).
+
+    Only regular files whose name matches :data:`TEMP_NAME` are removed; the
+    folder's subfolders are not visited. Returns how many were removed.
+    """
+    root = Path(folder)
+    n = 0
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        if TEMP_NAME.match(entry.name) and entry.is_file() and not entry.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                n += 1
+    if n:
+        logger.info("removed %d unfinished temporary file(s) from %s", n, root)
+    return n
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:

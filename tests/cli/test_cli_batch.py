@@ -94,7 +94,8 @@ def test_an_archive_runs_in_process_then_resumes(archive, tmp_path):
     for pid in ids:
         assert (out / pid / "result.json").is_file() and (out / pid / "heatmap.png").is_file()
         assert f"aeroloc: photo {pid}: unverified in " in first.stderr
-    assert "3 photo(s): 3 unverified. This run located 3 (0 failed)" in first.stdout
+    assert "3 photo(s): 3 unverified. Methods: 3 search; 0 placed without" in first.stdout
+    assert "This run located 3 (0 failed)" in first.stdout
     assert str(out / "results.gpkg") in first.stdout
     feet = gpd.read_file(out / "results.gpkg", layer="footprints")
     assert list(feet.photo_id) == ids and set(feet.status) == {"unverified"}
@@ -121,7 +122,8 @@ def test_a_failed_photo_is_recorded_skipped_and_retried_on_request(archive, tmp_
     )  # fmt: skip
     first = run("-q", *args)
     assert first.exit_code == 0, first.output
-    assert "2 photo(s): 1 unverified, 1 failed. This run located 2 (1 failed)" in first.stdout
+    assert "2 photo(s): 1 unverified, 1 failed. Methods: 1 search;" in first.stdout
+    assert "This run located 2 (1 failed)" in first.stdout
     failure = json.loads((out / broken / "failed.json").read_text())
     assert failure["attempts"] == 1 and failure["reason"].startswith("MissingFileError: ")
 

@@ -33,7 +33,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aeroloc.errors import ClusterError, ConfigError
 
@@ -226,6 +226,72 @@ def run_on_cluster(
                 outcome = _lost(job, exc)
             report(outcome)
     return tuple(outcomes)
+
+
+class DaskRunner(Generic[T]):
+    """Jobs submitted one by one to a Dask client; outcomes taken as they finish.
+
+    The Dask twin of :class:`aeroloc.batch.loop.InProcessRunner` (same
+    ``submit``, ``pending``, ``next_outcome``), for a caller that decides what
+    to run next from the outcomes so far. Every job runs through
+    :func:`aeroloc.batch.loop.attempt` on a worker; a task whose worker died
+    is a failed outcome recorded from the client. A higher ``priority`` runs
+    sooner (Dask priorities).
+    """
+
+    def __init__(self, client: Client, fn: Callable[[PhotoJob], T]) -> None:
+        from distributed import as_completed
+
+        self._client = client
+        self._fn = fn
+        self._jobs: dict[str, PhotoJob] = {}
+        self._done = as_completed()
+        self._run = secrets.token_hex(4)
+        self._count = 0
+
+    def submit(self, job: PhotoJob, *, priority: int = 0) -> None:
+        """Send ``job`` to the scheduler."""
+        self._count += 1
+        future = self._client.submit(
+            _attempt,
+            job,
+            self._fn,
+            key=f"aeroloc-photo-{job.photo_id}-{self._run}-{self._count}",
+            priority=priority,
+            pure=False,
+        )
+        self._jobs[str(future.key)] = job
+        self._done.add(future)
+
+    def pending(self) -> int:
+        """Jobs submitted whose outcome has not been taken."""
+        return len(self._jobs)
+
+    def next_outcome(self) -> PhotoOutcome[T]:
+        """The outcome of the next job to finish (blocks until one does).
+
+        Raises:
+            ConfigError: nothing is pending.
+        """
+        if not self._jobs:
+            raise ConfigError("no job is pending")
+        future = next(self._done)
+        job = self._jobs.pop(str(future.key))
+        try:
+            outcome: PhotoOutcome[T] = future.result()
+        except Exception as exc:  # the worker died, or the result did not unpickle
+            outcome = _lost(job, exc)
+        return outcome
+
+
+def scores_on_cluster(
+    client: Client, jobs: Sequence[PhotoJob], priority: Callable[[PhotoJob], float]
+) -> dict[str, float]:
+    """``priority`` of every job, computed on the workers (photo id → score)."""
+    if not jobs:
+        return {}
+    scores = client.gather(client.map(priority, list(jobs), pure=False))
+    return {j.photo_id: float(s) for j, s in zip(jobs, scores, strict=True)}
 
 
 def _attempt(job: PhotoJob, fn: Callable[[PhotoJob], Any]) -> PhotoOutcome[Any]:

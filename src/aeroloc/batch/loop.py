@@ -23,6 +23,7 @@ position, as the demo and the benches run it.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import os
 import time
@@ -255,6 +256,43 @@ def run_jobs(
         if progress is not None:
             progress(outcome)
     return tuple(outcomes)
+
+
+class InProcessRunner(Generic[T]):
+    """Jobs submitted one by one and run in this process, highest priority first.
+
+    The in-process twin of :class:`aeroloc.batch.dask.DaskRunner`: a caller
+    that decides which photo to run next from the outcomes so far (the
+    flight-line scheduler, :mod:`aeroloc.batch.lines`) submits jobs and takes
+    outcomes with the same three calls on either. Each job runs through
+    :func:`attempt`, so a photo that raises is a failed outcome. Ties in
+    priority keep submission order.
+    """
+
+    def __init__(self, fn: Callable[[PhotoJob], T]) -> None:
+        self._fn = fn
+        self._queue: list[tuple[int, int, PhotoJob]] = []
+        self._count = 0
+
+    def submit(self, job: PhotoJob, *, priority: int = 0) -> None:
+        """Queue ``job`` (a higher ``priority`` runs sooner)."""
+        heapq.heappush(self._queue, (-priority, self._count, job))
+        self._count += 1
+
+    def pending(self) -> int:
+        """Jobs submitted whose outcome has not been taken."""
+        return len(self._queue)
+
+    def next_outcome(self) -> PhotoOutcome[T]:
+        """Run the next job and return its outcome.
+
+        Raises:
+            InvalidInputError: nothing is pending.
+        """
+        if not self._queue:
+            raise InvalidInputError("no job is pending")
+        _, _, job = heapq.heappop(self._queue)
+        return attempt(job, self._fn)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,14 +8,22 @@ photo ids are unique (the catalog does) and that the reference covers at
 least one camera centre; photos without a flight line or frame are kept as
 lines of their own, with a warning.
 
-:func:`run_batch` then runs :func:`aeroloc.batch.worker.locate_spec_job` over
-the jobs, on Dask (:func:`aeroloc.batch.dask.run_on_cluster`) or, with
-``workers=0``, in this process (:func:`aeroloc.batch.loop.run_jobs`, for
-debugging: same order, same failure records, no Dask). Either way finished
-photos are skipped, failed ones are recorded and skipped on a rerun unless
-``retry_failed``, every line's most promising photos go first
-(:mod:`aeroloc.batch.priority`), and at the end ``results.gpkg`` and
-``results.csv`` are rebuilt from what is on disk (:mod:`aeroloc.io.table`).
+:func:`run_batch` first removes what a killed run left: the hidden
+temporary files of :func:`aeroloc.files.atomic_output` in the output folder
+and the photo folders, and unfinished attempt folders
+(:data:`aeroloc.batch.placement.ATTEMPTS_DIR`). With flight lines (the
+default, ``lines``) it places the photos with
+:func:`aeroloc.batch.lines.run_line_batch` (seeds over the full AoI, then
+neighbours and shrunken searches outwards along each line) and ends with
+each line's joint solve and picture (:func:`aeroloc.batch.lines.solve_lines`);
+without, it runs :func:`aeroloc.batch.worker.locate_spec_job` over the jobs
+(:func:`aeroloc.batch.dask.run_on_cluster`). Either runs on Dask or, with
+``workers=0``, in this process (for debugging: same order, same failure
+records, no Dask). Finished photos are skipped, failed ones are recorded and
+skipped on a rerun unless ``retry_failed``, every line's most promising
+photos go first (:mod:`aeroloc.batch.priority`), and at the end
+``results.gpkg`` and ``results.csv`` are rebuilt from what is on disk
+(:mod:`aeroloc.io.table`).
 """
 
 from __future__ import annotations
@@ -24,22 +32,31 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from aeroloc.batch.config import BatchConfig, BatchInputs
-from aeroloc.batch.dask import run_on_cluster
-from aeroloc.batch.loop import PhotoJob, PhotoOutcome, archive_jobs, run_jobs, skipped_outcome
+from aeroloc.batch.config import BatchConfig, BatchInputs, LinesConfig
+from aeroloc.batch.dask import DaskRunner, open_client, run_on_cluster, scores_on_cluster
+from aeroloc.batch.lines import LinesSummary, run_line_batch, solve_lines
+from aeroloc.batch.loop import (
+    InProcessRunner,
+    PhotoJob,
+    PhotoOutcome,
+    archive_jobs,
+    run_jobs,
+    skipped_outcome,
+)
+from aeroloc.batch.placement import clear_attempts, place_line_job
 from aeroloc.batch.priority import job_priority, order_by_line
 from aeroloc.batch.worker import LocateSpec, PhotoReport, locate_spec_job
 from aeroloc.catalog import PhotoRecord, parse_column_map, read_catalog
 from aeroloc.errors import InvalidInputError, NoOverlapError
-from aeroloc.files import open_raster
+from aeroloc.files import open_raster, remove_temp_files
 from aeroloc.io.archive import is_archive, read_archive
-from aeroloc.io.results import read_result
-from aeroloc.io.table import FAILED, TablePaths, build_results_table
+from aeroloc.io.results import METHODS, read_result
+from aeroloc.io.table import FAILED, ResultsTable, TablePaths, build_results_table
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +74,9 @@ class BatchSummary:
         seconds: wall time of the run.
         tables: ``results.gpkg`` and ``results.csv``.
         where: where the photos ran.
+        methods: photos per method in the table (search, propagated, neighbour, line).
+        n_without_full_search: photos with a result that no full-AoI search placed.
+        lines: what the joint solve did (None without flight lines, or when interrupted).
     """
 
     counts: dict[str, int]
@@ -67,12 +87,28 @@ class BatchSummary:
     seconds: float
     tables: TablePaths
     where: str
+    methods: dict[str, int] = field(default_factory=dict)
+    n_without_full_search: int = 0
+    lines: LinesSummary | None = None
 
     def describe(self) -> str:
-        """One paragraph: counts per status, what this run did, time, the table."""
+        """One paragraph: counts per status and method, what this run did, time, the table."""
         counts = ", ".join(f"{n} {status}" for status, n in self.counts.items()) or "no photos"
+        methods = ", ".join(f"{n} {m}" for m, n in self.methods.items())
+        placed = (
+            f" Methods: {methods}; {self.n_without_full_search} placed without a full-AoI search."
+            if methods
+            else ""
+        )
+        solve = ""
+        if self.lines is not None:
+            solve = (
+                f" Joint solve of {len(self.lines.solutions)} line(s): "
+                f"{len(self.lines.contradicted)} accepted photo(s) contradict their line "
+                f"(now review), {len(self.lines.placed_by_line)} placed by their line."
+            )
         return (
-            f"{self.n_photos} photo(s): {counts}. This run located {self.n_run} "
+            f"{self.n_photos} photo(s): {counts}.{placed}{solve} This run located {self.n_run} "
             f"({self.n_failed_now} failed) and skipped {self.n_skipped} already processed, "
             f"in {self.seconds:.0f} s on {self.where}. Table: {self.tables.gpkg} "
             f"(layers footprints, gcps) and {self.tables.csv}."
@@ -190,6 +226,15 @@ def outcome_status(outcome: PhotoOutcome[Any]) -> str:
     return "unverified"
 
 
+def clean_unfinished(out_dir: Path, jobs: Sequence[PhotoJob]) -> None:
+    """Remove what a killed run left: atomic-write temporaries and attempt folders."""
+    remove_temp_files(out_dir)
+    for job in jobs:
+        if job.out_dir is not None and job.out_dir.is_dir():
+            remove_temp_files(job.out_dir)
+            clear_attempts(job.out_dir)
+
+
 def run_batch(
     jobs: Sequence[PhotoJob],
     spec: LocateSpec,
@@ -197,6 +242,7 @@ def run_batch(
     *,
     crs: str,
     progress: Callable[[PhotoOutcome[PhotoReport]], None] | None = None,
+    lines: LinesConfig | None = None,
 ) -> BatchSummary:
     """Locate every pending photo of ``jobs``; rebuild the table (see the module docstring).
 
@@ -206,28 +252,20 @@ def run_batch(
         config: where, and whether to retry failed photos.
         crs: the reference CRS (the table's).
         progress: called with each outcome as soon as it is known.
+        lines: place photos along their flight lines, then solve each line;
+            None locates every photo over its full AoI.
     """
     t0 = time.perf_counter()
-    fn = partial(locate_spec_job, spec=spec)
+    clean_unfinished(config.out_dir, jobs)
+    summary_lines: LinesSummary | None = None
     outcomes: Sequence[PhotoOutcome[PhotoReport]]
     try:
-        if config.in_process:
-            outcomes = run_jobs(
-                _in_process_order(jobs, config),
-                fn,
-                record_failures=True,
-                retry_failed=config.retry_failed,
-                progress=progress,
-            )
+        if lines is not None:
+            outcomes = _run_lines(jobs, spec, config, lines, crs=crs, progress=progress)
+            if lines.solve:
+                summary_lines = solve_lines(jobs, config.out_dir, crs=crs, config=lines)
         else:
-            outcomes = run_on_cluster(
-                jobs,
-                fn,
-                cluster=config.cluster(),
-                retry_failed=config.retry_failed,
-                priority=job_priority if config.prioritise else None,
-                progress=progress,
-            )
+            outcomes = _run_plain(jobs, spec, config, progress=progress)
     finally:
         # also after an interrupt or a cluster error: the table shows what is on disk
         table, paths = build_results_table(config.out_dir, [j.record for j in jobs], crs=crs)
@@ -240,6 +278,78 @@ def run_batch(
         seconds=time.perf_counter() - t0,
         tables=paths,
         where=config.describe(),
+        methods=method_counts(table),
+        n_without_full_search=sum(r.full_search == 0 for r in table.footprints),
+        lines=summary_lines,
+    )
+
+
+def method_counts(table: ResultsTable) -> dict[str, int]:
+    """Photos per method (:data:`~aeroloc.io.results.METHODS` order; absent ones left out)."""
+    found = [r.method for r in table.footprints]
+    return {m: found.count(m) for m in METHODS if m in found}
+
+
+def _run_lines(
+    jobs: Sequence[PhotoJob],
+    spec: LocateSpec,
+    config: BatchConfig,
+    lines: LinesConfig,
+    *,
+    crs: str,
+    progress: Callable[[PhotoOutcome[PhotoReport]], None] | None,
+) -> Sequence[PhotoOutcome[PhotoReport]]:
+    fn = partial(place_line_job, spec=spec, lines=lines)
+    pending = [j for j in jobs if skipped_outcome(j, retry_failed=config.retry_failed) is None]
+    if config.in_process or not pending:
+        scores = {j.photo_id: job_priority(j) for j in pending} if config.prioritise else {}
+        return run_line_batch(
+            jobs,
+            InProcessRunner(fn),
+            crs=crs,
+            config=lines,
+            scores=scores,
+            retry_failed=config.retry_failed,
+            progress=progress,
+        )
+    cluster = config.cluster()
+    logger.info("%d photo(s) to place on a %s", len(pending), cluster.describe())
+    with open_client(cluster) as client:
+        scores = scores_on_cluster(client, pending, job_priority) if config.prioritise else {}
+        return run_line_batch(
+            jobs,
+            DaskRunner(client, fn),
+            crs=crs,
+            config=lines,
+            scores=scores,
+            retry_failed=config.retry_failed,
+            progress=progress,
+        )
+
+
+def _run_plain(
+    jobs: Sequence[PhotoJob],
+    spec: LocateSpec,
+    config: BatchConfig,
+    *,
+    progress: Callable[[PhotoOutcome[PhotoReport]], None] | None,
+) -> Sequence[PhotoOutcome[PhotoReport]]:
+    fn = partial(locate_spec_job, spec=spec)
+    if config.in_process:
+        return run_jobs(
+            _in_process_order(jobs, config),
+            fn,
+            record_failures=True,
+            retry_failed=config.retry_failed,
+            progress=progress,
+        )
+    return run_on_cluster(
+        jobs,
+        fn,
+        cluster=config.cluster(),
+        retry_failed=config.retry_failed,
+        priority=job_priority if config.prioritise else None,
+        progress=progress,
     )
 
 

@@ -63,12 +63,16 @@ class PhotoReport:
         photo_id: the photo.
         status: ``accepted``, ``review``, ``rejected`` or ``unverified``.
         p_correct: the best candidate's calibrated probability, or None.
+        method: how it was placed (``search``, ``propagated``, ``neighbour``).
+        full_search: a search over the full AoI ran for it.
         already_done: the folder already held a result (nothing was run).
     """
 
     photo_id: str
     status: str
     p_correct: float | None = None
+    method: str = "search"
+    full_search: bool = True
     already_done: bool = False
 
 

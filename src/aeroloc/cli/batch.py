@@ -68,6 +68,15 @@ _SHOWN = ("accepted", "review", "rejected", "unverified", "failed")
     default=False,
     help="Also rerun photos that failed in an earlier run (they are skipped otherwise).",
 )
+@click.option(
+    "--lines/--no-lines",
+    "use_lines",
+    default=True,
+    show_default=True,
+    help="Place photos along their flight lines (neighbour matching, searches around the "
+    "line's prediction, a joint solve per line, OUT/lines/<line>.png); --no-lines "
+    "searches every photo over its full AoI.",
+)
 @buffer_option(default=10_000.0, help="AoI buffer around each rough footprint.")
 @stride_option
 @candidates_option
@@ -83,6 +92,7 @@ def batch(
     workers: int | None,
     scheduler: str | None,
     retry_failed: bool,
+    use_lines: bool,
     buffer_m: float,
     stride_fraction: float,
     max_candidates: int,
@@ -103,11 +113,17 @@ def batch(
     Each photo's files go to OUT/<photo_id>/ exactly as locate writes them.
     A rerun skips finished photos and photos that failed (see
     OUT/<photo_id>/failed.json) unless --retry-failed. Within each flight
-    line the most textured, rocky photos go first. At the end OUT/results.gpkg
-    (layers footprints and gcps) and OUT/results.csv are rebuilt from
-    what is on disk.
+    line the most textured, rocky photos go first and are searched over the
+    full AoI; then each line grows outwards from its accepted photos: a
+    photo is matched to its accepted neighbour (confirmed against the
+    reference), else searched around the line's prediction, else over the
+    full AoI. Each line is then solved jointly: an accepted photo that
+    contradicts its line goes to review, a photo nothing placed gets its
+    line's position (method line). At the end OUT/results.gpkg (layers
+    footprints and gcps), OUT/results.csv and OUT/lines/<line>.png are
+    rebuilt from what is on disk.
     """
-    from aeroloc.batch.config import BatchConfig, BatchInputs
+    from aeroloc.batch.config import BatchConfig, BatchInputs, LinesConfig
 
     _check_inputs(catalog, references, rock_mask)
     config = BatchConfig(
@@ -145,7 +161,14 @@ def batch(
     )
     quiet = bool(click.get_current_context().meta.get(QUIET_KEY, False))
     with _ProgressBar(jobs, config, disable=quiet) as bar:
-        summary = run_batch(jobs, spec, config, crs=crs, progress=bar.update)
+        summary = run_batch(
+            jobs,
+            spec,
+            config,
+            crs=crs,
+            progress=bar.update,
+            lines=LinesConfig() if use_lines else None,
+        )
     click.echo(summary.describe())
 
 

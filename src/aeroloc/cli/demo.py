@@ -40,11 +40,14 @@ def demo(
 ) -> None:
     """Run the full pipeline on a synthetic archive and report against its truth.
 
-    Synthesises the archive, locates and verifies every photo, evaluates and
-    writes report.md with every heatmap and footprint. Reruns skip finished
-    photos.
+    Synthesises the archive, runs it through the batch with flight lines
+    (each line's best photo searched, its neighbours placed along the line,
+    a joint solve per line), evaluates and writes report.md with the
+    methods, the line pictures and every heatmap and footprint. Reruns skip
+    finished photos.
     """
     from aeroloc.demo import run_demo
+    from aeroloc.evaluation.methods import method_markdown
 
     if matcher is not None:
         check_matcher(matcher)
@@ -62,4 +65,5 @@ def demo(
         say=say,
     )
     click.echo(summary.evaluation.to_markdown())
+    click.echo(method_markdown(summary.methods))
     click.echo(f"report: {summary.report} ({summary.seconds:.0f} s)")

@@ -60,6 +60,11 @@ CANDIDATES_FILE = "candidates.gpkg"
 SCHEMA_VERSION = 2
 #: Statuses whose best candidate has a verified footprint.
 LOCATED_STATUSES = ("accepted", "review")
+#: How a photo's position was found: the search over the full AoI, the search
+#: in a shrunken AoI around its flight line's prediction, matching to a located
+#: neighbour (confirmed against the reference when possible), or the joint
+#: solve of its flight line alone.
+METHODS = ("search", "propagated", "neighbour", "line")
 
 
 def _finite_or_none(v: float | None, digits: int) -> float | None:
@@ -69,7 +74,7 @@ def _finite_or_none(v: float | None, digits: int) -> float | None:
     return round(v, digits) if math.isfinite(v) else None
 
 
-def _geojson(geometry: Any) -> dict[str, Any]:
+def geojson(geometry: Any) -> dict[str, Any]:
     """GeoJSON of a shapely geometry with lists, not tuples (equal to what is read back)."""
     out: dict[str, Any] = json.loads(json.dumps(mapping(geometry)))
     return out
@@ -191,7 +196,7 @@ class TriedRecord:
             box_px=tuple(t.box_px),
             seconds=round(t.seconds, 4),
             features={k: _finite_or_none(v, 6) for k, v in t.features.items()},
-            footprint=None if t.footprint is None else _geojson(t.footprint),
+            footprint=None if t.footprint is None else geojson(t.footprint),
         )
 
     @classmethod
@@ -371,6 +376,124 @@ class InputsRecord:
         return _to_json(self)
 
 
+def check_method(method: str) -> str:
+    """``method`` if it is one of :data:`METHODS`, else :class:`InvalidInputError`."""
+    if method not in METHODS:
+        raise InvalidInputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    return method
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptRecord:
+    """One way the batch tried to place a photo (``placement.attempts``).
+
+    Attributes:
+        method: ``neighbour``, ``propagated`` or ``search`` (see :data:`METHODS`).
+        status: what it gave (``accepted``, ``review``, ``rejected``, ...).
+        seconds: time it took.
+        reasons: why, when it did not give ``accepted``.
+        area_km2: area searched (km²), None when nothing was searched.
+    """
+
+    method: str
+    status: str
+    seconds: float
+    reasons: tuple[str, ...] = ()
+    area_km2: float | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AttemptRecord:
+        return cls(
+            method=str(data["method"]),
+            status=str(data["status"]),
+            seconds=float(data.get("seconds") or 0.0),
+            reasons=tuple(str(r) for r in data.get("reasons") or ()),
+            area_km2=_opt(data, "area_km2", float),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return _to_json(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SolveChange:
+    """What the joint solve of a flight line changed (``placement.before_solve``).
+
+    Attributes:
+        method: the photo's method before the solve.
+        best: its ``best`` before the solve (its original status is ``best.status``).
+        sigma_m: its ``placement.sigma_m`` before the solve.
+        reasons: why the solve changed it.
+    """
+
+    method: str
+    best: BestRecord
+    sigma_m: float | None = None
+    reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SolveChange:
+        return cls(
+            method=check_method(str(data.get("method") or "search")),
+            best=BestRecord.from_json(data.get("best") or {}, SCHEMA_VERSION),
+            sigma_m=_opt(data, "sigma_m", float),
+            reasons=tuple(str(r) for r in data.get("reasons") or ()),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "best": self.best.to_json(),
+            "sigma_m": self.sigma_m,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlacementRecord:
+    """How the batch placed a photo along its flight line (``placement``).
+
+    Attributes:
+        attempts: every way tried, in order (the last one gave the result).
+        full_search: True when a search over the full AoI ran for this photo.
+        neighbour_id: the located neighbour a ``neighbour`` placement chained from.
+        sigma_m: 1-σ position uncertainty (m) of a flight-line placement
+            (the chain for ``neighbour``, the solve for ``line``); None otherwise.
+        before_solve: what the joint solve changed, or None.
+    """
+
+    attempts: tuple[AttemptRecord, ...] = ()
+    full_search: bool = True
+    neighbour_id: str | None = None
+    sigma_m: float | None = None
+    before_solve: SolveChange | None = None
+
+    @property
+    def original_status(self) -> str | None:
+        """The status before the joint solve changed it (None: it did not)."""
+        return None if self.before_solve is None else self.before_solve.best.status
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlacementRecord:
+        before = data.get("before_solve")
+        return cls(
+            attempts=tuple(AttemptRecord.from_json(a) for a in data.get("attempts") or ()),
+            full_search=bool(data.get("full_search", True)),
+            neighbour_id=_opt(data, "neighbour_id", str),
+            sigma_m=_opt(data, "sigma_m", float),
+            before_solve=None if not before else SolveChange.from_json(before),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "attempts": [a.to_json() for a in self.attempts],
+            "full_search": self.full_search,
+            "neighbour_id": self.neighbour_id,
+            "sigma_m": _finite_or_none(self.sigma_m, 3),
+            "before_solve": None if self.before_solve is None else self.before_solve.to_json(),
+        }
+
+
 @dataclass(frozen=True, kw_only=True)
 class LocateRecord:
     """The whole ``result.json`` of one photo (see the module docstring).
@@ -391,6 +514,8 @@ class LocateRecord:
         candidates: ranked windows, best first.
         best: see :class:`BestRecord`.
         verification: None when verification did not run.
+        method: how the position was found (:data:`METHODS`).
+        placement: how the batch placed it along its flight line, or None.
         schema_version: :data:`SCHEMA_VERSION` for a file written now.
         aeroloc_version: the package version that wrote it.
     """
@@ -413,12 +538,29 @@ class LocateRecord:
     best: BestRecord
     verification: VerificationRecord | None = None
     poses: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
+    method: str = "search"
+    placement: PlacementRecord | None = None
     schema_version: int = SCHEMA_VERSION
     aeroloc_version: str = __version__
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
 
     @property
     def status(self) -> str:
         return self.best.status
+
+    def unsolved(self) -> LocateRecord:
+        """The record as it was before the joint solve of its line changed it (or itself)."""
+        change = None if self.placement is None else self.placement.before_solve
+        if self.placement is None or change is None:
+            return self
+        return replace(
+            self,
+            method=change.method,
+            best=change.best,
+            placement=replace(self.placement, sigma_m=change.sigma_m, before_solve=None),
+        )
 
     def to_json(self) -> dict[str, Any]:
         v = self.verification
@@ -454,6 +596,8 @@ class LocateRecord:
                 "n_windows": v.n_windows,
                 "tried": [t.to_json() for t in v.tried],
             },
+            "method": self.method,
+            "placement": None if self.placement is None else self.placement.to_json(),
         }
 
     @classmethod
@@ -467,6 +611,7 @@ class LocateRecord:
             )
         grid = data["grid"]
         ver = data.get("verification")
+        placement = data.get("placement")
         if ver is None and data.get("windows_tried") is not None:
             ver = {}  # search counts without the tried list (a hand-made version-1 file)
         return cls(
@@ -501,6 +646,8 @@ class LocateRecord:
                 search_reduction=_opt(data, "search_reduction", float),
                 area_searched=_opt(data, "area_searched", float),
             ),
+            method=str(data.get("method") or "search"),
+            placement=None if not placement else PlacementRecord.from_json(placement),
         )
 
 
@@ -537,7 +684,7 @@ def _best_unverified(top: Candidate) -> BestRecord:
         scale=c.scale,
         heading_offset_deg=c.heading_offset_deg,
         azimuth_deg=c.azimuth_deg,
-        footprint=_geojson(top.polygon),
+        footprint=geojson(top.polygon),
     )
 
 
@@ -558,7 +705,7 @@ def _best_verified(
                 default=None,
             ),
         )
-    footprint = None if chosen.footprint is None else _geojson(chosen.footprint)
+    footprint = None if chosen.footprint is None else geojson(chosen.footprint)
     window = _best_unverified(chosen.candidate)
     x, y = (window.x, window.y) if footprint is None else _centre(footprint)
     fit = TriedRecord.from_tried(chosen)
@@ -585,6 +732,8 @@ def locate_record(
     *,
     verification: Verification | None = None,
     georef: GeorefOutputs | None = None,
+    method: str = "search",
+    placement: PlacementRecord | None = None,
 ) -> LocateRecord:
     """The record ``locate_photo`` writes for one photo."""
     f = prepared.frame
@@ -629,6 +778,8 @@ def locate_record(
             search_reduction=round(v.search_reduction, 6),
             area_searched=round(v.area_searched, 6),
         ),
+        method=method,
+        placement=placement,
     )
 
 

@@ -11,8 +11,10 @@ them, for every photo of the catalog, into a :class:`ResultsTable`;
 
   - ``footprints``: one row per catalog photo (:data:`FOOTPRINT_COLUMNS`);
     the geometry is the verified footprint (status ``accepted`` or
-    ``review``), **null** for every other status (``rejected``,
-    ``unverified``, ``failed``, ``pending``).
+    ``review``) or the footprint a flight line placed the photo at
+    (``method = line``, status ``unverified``), **null** for every other
+    photo (``rejected``, ``unverified`` without a placement, ``failed``,
+    ``pending``).
   - ``gcps``: one point per ground control point of a verified photo
     (:data:`GCP_COLUMNS`), at its map position.
 
@@ -49,6 +51,7 @@ from aeroloc.errors import AeroLocError, InvalidInputError
 from aeroloc.files import atomic_output, parse_crs
 from aeroloc.georef import FOOTPRINT_FILE, POINTS_FILE
 from aeroloc.io.failures import has_failure, read_failure
+from aeroloc.io.results import METHODS as METHODS  # how a photo was placed (re-exported)
 from aeroloc.io.results import RESULT_FILE, LocateRecord, has_result, read_result
 
 GPKG_FILE = "results.gpkg"
@@ -57,9 +60,6 @@ FOOTPRINT_LAYER = "footprints"
 GCP_LAYER = "gcps"
 #: GeoPackage version written: GDAL 3.6 (and every GDAL from 2.2) reads it without a warning.
 GPKG_VERSION = "1.2"
-#: How a photo's position was found. Only ``search`` (heatmap + verification)
-#: exists today; the flight-line methods add ``propagated``, ``neighbour`` and ``line``.
-METHODS = ("search", "propagated", "neighbour", "line")
 #: Status of a catalog photo with neither result.json nor failed.json.
 PENDING = "pending"
 FAILED = "failed"
@@ -73,8 +73,14 @@ class FootprintRow:
         photo_id, flight_line, frame: from the catalog (line and frame null when unknown).
         status: ``accepted``, ``review``, ``rejected``, ``unverified``,
             ``failed`` or ``pending``.
-        method: how the position was found (:data:`METHODS`); null for a
+        method: how the position was found (:data:`METHODS`, read from
+            ``result.json``; a file without it is ``search``); null for a
             failed or pending photo.
+        sigma_m: 1-σ position uncertainty (m) of a flight-line placement
+            (``neighbour``: the chain; ``line``: the solve); NaN otherwise.
+        full_search: 1 when a search over the full AoI ran for the photo, 0
+            when the flight line placed it without one; null for a failed or
+            pending photo.
         p_correct: calibrated probability that the fit is right (NaN: none).
         error_m: fit precision in metres (see the module docstring; NaN: no fit).
         n_gcps: ground control points written (0: none).
@@ -95,6 +101,8 @@ class FootprintRow:
     frame: int | None
     status: str
     method: str | None = None
+    sigma_m: float = math.nan
+    full_search: int | None = None
     p_correct: float = math.nan
     error_m: float = math.nan
     n_gcps: int = 0
@@ -222,6 +230,8 @@ def _located(
     best = record.best
     t = record.timings_s
     verified = best.verified and best.footprint is not None
+    line_placed = record.method == "line" and best.footprint is not None
+    placement = record.placement
 
     def rel(name: str | None) -> str | None:
         if not name or not (folder / name).is_file():
@@ -236,13 +246,15 @@ def _located(
     row = FootprintRow(
         **base,
         status=best.status,
-        method="search",
+        method=record.method,
+        sigma_m=_float(None if placement is None else placement.sigma_m),
+        full_search=1 if placement is None or placement.full_search else 0,
         p_correct=_float(best.p_correct),
         error_m=error_m,
         n_gcps=len(points) if points else int(best.n_gcps or 0),
         gcp_source=best.gcp_source if verified else None,
-        x=_float(best.x) if verified else math.nan,
-        y=_float(best.y) if verified else math.nan,
+        x=_float(best.x) if verified or line_placed else math.nan,
+        y=_float(best.y) if verified or line_placed else math.nan,
         rank=best.rank,
         windows_tried=None if record.verification is None else record.verification.windows_tried,
         heatmap_s=_float(t.get("heatmap")),
@@ -250,10 +262,14 @@ def _located(
         total_s=_float(t.get("total")),
         reasons="; ".join(best.reasons),
         result_file=rel(RESULT_FILE),
-        footprint_file=rel(files.get("footprint", FOOTPRINT_FILE)) if verified else None,
+        footprint_file=(
+            rel(files.get("footprint", FOOTPRINT_FILE)) if verified or line_placed else None
+        ),
         gcps_file=rel(files.get("gcps", POINTS_FILE)) if verified else None,
         heatmap_png=rel("heatmap.png"),
-        geometry=shape(dict(best.footprint)) if verified and best.footprint else None,
+        geometry=(
+            shape(dict(best.footprint)) if (verified or line_placed) and best.footprint else None
+        ),
     )
     return row, points
 
@@ -346,7 +362,7 @@ def _frame(
     import pandas as pd
 
     frame = pd.DataFrame.from_records(records, columns=list(columns))
-    for name in ("frame", "rank", "windows_tried", "gcp", "n_gcps"):
+    for name in ("frame", "rank", "windows_tried", "gcp", "n_gcps", "full_search"):
         if name in frame.columns:
             frame[name] = frame[name].astype("Int64")
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)

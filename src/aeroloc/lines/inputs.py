@@ -27,10 +27,9 @@ from aeroloc.errors import InvalidInputError
 from aeroloc.files import parse_crs
 from aeroloc.georef.transform import PhotoTransform
 
-#: How a photo got its location: the reference search (full AoI), the search
-#: in a shrunken AoI around a line prediction, photo-to-photo matching with a
-#: located neighbour, or the joint solve of its line.
-METHODS = ("search", "propagated", "neighbour", "line")
+# How a photo got its location (search, propagated, neighbour, line): defined
+# once, with the result file that records it.
+from aeroloc.io.results import METHODS as METHODS
 
 
 def wrap_deg(angle: float) -> float:

@@ -99,21 +99,39 @@ def _ground_size(record: PhotoRecord, camera: Camera | None) -> float | None:
     return record.camera(camera).ground_size_m(record.altitude_m)[0]
 
 
-def _line_photo(
+def line_photo(
     rec: PhotoRecord,
-    results_dir: Path,
+    folder: Path,
     *,
-    camera: Camera | None,
-    method: str,
-    min_sigma_m: float,
+    camera: Camera | None = None,
+    method: str | None = None,
+    min_sigma_m: float = DEFAULT_MIN_SIGMA_M,
+    before_solve: bool = False,
 ) -> LinePhoto:
-    folder = results_dir / rec.photo_id
+    """One catalog photo of a line with what ``folder/result.json`` says (``pending`` without).
+
+    Args:
+        rec: the catalog record (with a frame).
+        folder: the photo's result folder.
+        camera: camera for a record without a focal length.
+        method: how it was placed (default: the method its result records).
+        min_sigma_m: floor of a located photo's uncertainty.
+        before_solve: read the result as it was before the joint solve
+            changed it (:meth:`~aeroloc.io.results.LocateRecord.unsolved`).
+
+    Raises:
+        InvalidInputError: the record has no frame.
+    """
     located: LocatedPhoto | None = None
     status = "pending"
     if (folder / RESULT_FILE).is_file():
         try:
             result = read_result(folder)
-            located = located_from_record(result, method=method, min_sigma_m=min_sigma_m)
+            if before_solve:
+                result = result.unsolved()
+            located = located_from_record(
+                result, method=method or result.method, min_sigma_m=min_sigma_m
+            )
             status = result.status
         except AeroLocError as exc:
             log.warning("photo %s: unreadable result (%s); treated as failed", rec.photo_id, exc)
@@ -147,7 +165,8 @@ def read_lines(
         results_dir: folder of ``<photo_id>/result.json``; a photo without one is ``pending``.
         camera: camera for records without a focal length (default TMA).
         methods: how each located photo was placed (photo id → one of
-            :data:`~aeroloc.lines.inputs.METHODS`; default ``search``).
+            :data:`~aeroloc.lines.inputs.METHODS`); default: the ``method``
+            its ``result.json`` records.
         min_sigma_m: floor of a located photo's uncertainty.
 
     Raises:
@@ -173,11 +192,11 @@ def read_lines(
             line_id=line_id,
             crs=catalog.crs,
             photos=tuple(
-                _line_photo(
+                line_photo(
                     rec,
-                    root,
+                    root / rec.photo_id,
                     camera=camera,
-                    method=how.get(rec.photo_id, "search"),
+                    method=how.get(rec.photo_id),
                     min_sigma_m=min_sigma_m,
                 )
                 for rec in recs
