@@ -185,10 +185,20 @@ class DenseMatcher:
         scales: photo scale factors tried in the coarse step.
         search_cells: how far (cells) each template is searched around its
             prediction while the estimate is refined.
-        final_search_cells: the same for the returned tie points. Wider than
-            ``search_cells`` so that a template without a true match peaks
-            anywhere in the window, rarely within the fit's inlier threshold
-            of its prediction: the inlier count then tells right from wrong.
+        final_search_cells: the same for the returned tie points, at least.
+            Wider than ``search_cells`` so that a template without a true
+            match peaks anywhere in the window, rarely within the fit's
+            inlier threshold of its prediction: the inlier count then tells
+            right from wrong.
+        final_search_px: the returned tie points are searched at least this
+            far (target pixels) around their prediction. A stage-3 cell at
+            the fine scale is the photo's longer side / 64 target pixels, so
+            ``final_search_cells`` alone would shrink the window with the
+            photo: on a photo of 130 px the window is ±8 px, hardly wider
+            than the 3 px inlier threshold, and wrong places keep a quarter
+            of their ties as inliers. 24 px (8 thresholds) widens the window
+            for such photos only; photos of 384 px or more keep
+            ``final_search_cells``.
         polish: run the feature-metric polish.
         fit_kinds: models :func:`aeroloc.verify.verify_candidate` may fit to
             the ties. No homography: the ties are measured in a frame already
@@ -201,6 +211,7 @@ class DenseMatcher:
     scales: tuple[float, ...] = (0.9, 0.95, 1.0, 1.05, 1.1)
     search_cells: int = 2
     final_search_cells: int = 4
+    final_search_px: float = 24.0
     polish: bool = True
     fit_kinds: tuple[str, ...] = ("similarity", "affine")
     network: Any = field(default=None, repr=False)
@@ -236,6 +247,11 @@ class DenseMatcher:
             feats[stage] = y[0, :, :keep_h, :keep_w].clone()
             masks[stage] = torch.from_numpy(np.asarray(cells)[:keep_h, :keep_w] > 0.99)
         return _Maps(feats=feats, valid=masks)
+
+    def final_radius(self, fine: float) -> int:
+        """Search radius (stage-3 cells at input scale ``fine``) of the returned ties."""
+        cell_px = stage_stride(3) / fine  # target pixels per cell
+        return max(self.final_search_cells, math.ceil(self.final_search_px / cell_px - 1e-9))
 
     # ------------------------------------------------------------------ steps
     def _coarse(
@@ -284,12 +300,13 @@ class DenseMatcher:
         matrix: np.ndarray,
         factor: float,
         target_shape: tuple[int, int],
+        radius: int,
     ) -> tuple[int, int, int, int]:
         """Input-px box (aligned to ``_ALIGN``) around the photo mapped by ``matrix``, padded."""
         h, w = photo_shape
         corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], dtype=np.float64).T
         xy = (matrix @ corners)[:2] * factor
-        pad = (max(self.search_cells, self.final_search_cells) + 2) * stage_stride(3)
+        pad = (max(self.search_cells, radius) + 2) * stage_stride(3)
         full_h = round(target_shape[0] * factor)
         full_w = round(target_shape[1] * factor)
         x0 = max(0, _ALIGN * math.floor((xy[0].min() - pad) / _ALIGN))
@@ -498,7 +515,8 @@ class DenseMatcher:
                 return empty  # nothing here agrees: a wrong place, stop early
             matrix = np.vstack([fitted, [0.0, 0.0, 1.0]])
         fine = 2 * factor
-        box = self._footprint_box(photo.shape, matrix, fine, target.shape)
+        radius = self.final_radius(fine)
+        box = self._footprint_box(photo.shape, matrix, fine, target.shape, radius)
         fine_region = self._region(target, fine, (3,), box)
         ncc = self._photo_ncc(photo, fine_region)
         evidence = {}
@@ -507,9 +525,7 @@ class DenseMatcher:
                 centre = np.array([photo.shape[1] / 2, photo.shape[0] / 2])
                 matrix = self._polish(ncc, matrix, centre, fine)
             evidence["alignment_contrast"] = self._contrast(ncc, matrix, fine)
-        pts_a, pts_b, peaks = self._ties(
-            photo, fine_region, 3, matrix, radius=self.final_search_cells
-        )
+        pts_a, pts_b, peaks = self._ties(photo, fine_region, 3, matrix, radius=radius)
         if len(pts_a) == 0:
             return empty
         return Matches(
