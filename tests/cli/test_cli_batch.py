@@ -97,6 +97,9 @@ def test_an_archive_runs_in_process_then_resumes(archive, tmp_path):
     assert "3 photo(s): 3 unverified. Methods: 3 search; 0 placed without" in first.stdout
     assert "This run located 3 (0 failed)" in first.stdout
     assert str(out / "results.gpkg") in first.stdout
+    assert f"Report: {out / 'report.html'}." in first.stdout
+    page = (out / "report.html").read_text()
+    assert all(pid in page for pid in ids) and "data:image/png;base64," in page
     feet = gpd.read_file(out / "results.gpkg", layer="footprints")
     assert list(feet.photo_id) == ids and set(feet.status) == {"unverified"}
     assert feet.geometry.isna().all()  # unverified: no footprint

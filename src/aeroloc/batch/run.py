@@ -57,6 +57,7 @@ from aeroloc.files import open_raster, remove_temp_files
 from aeroloc.io.archive import is_archive, read_archive
 from aeroloc.io.results import METHODS, read_result
 from aeroloc.io.table import FAILED, ResultsTable, TablePaths, build_results_table
+from aeroloc.report import write_report
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class BatchSummary:
     methods: dict[str, int] = field(default_factory=dict)
     n_without_full_search: int = 0
     lines: LinesSummary | None = None
+    report: Path | None = None
 
     def describe(self) -> str:
         """One paragraph: counts per status and method, what this run did, time, the table."""
@@ -112,6 +114,7 @@ class BatchSummary:
             f"({self.n_failed_now} failed) and skipped {self.n_skipped} already processed, "
             f"in {self.seconds:.0f} s on {self.where}. Table: {self.tables.gpkg} "
             f"(layers footprints, gcps) and {self.tables.csv}."
+            + (f" Report: {self.report}." if self.report is not None else "")
         )
 
 
@@ -269,6 +272,7 @@ def run_batch(
     finally:
         # also after an interrupt or a cluster error: the table shows what is on disk
         table, paths = build_results_table(config.out_dir, [j.record for j in jobs], crs=crs)
+    report = write_report(config.out_dir, photos=[j.record for j in jobs])
     return BatchSummary(
         counts=table.counts(),
         n_photos=len(jobs),
@@ -281,6 +285,7 @@ def run_batch(
         methods=method_counts(table),
         n_without_full_search=sum(r.full_search == 0 for r in table.footprints),
         lines=summary_lines,
+        report=report,
     )
 
 
