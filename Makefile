@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.aeroloc-deps
 DATA ?= data/external
 
-.PHONY: install demo test lint format bench bench-real data model clean
+.PHONY: install demo test lint format bench bench-real bench-batch data model clean
 
 # Dependencies: rebuilt when pyproject.toml or this Makefile changes.
 # torch/torchvision go first so pip takes the local 2.14.1/0.29.1 files.
@@ -53,6 +53,16 @@ bench-real: install data
 	AEROLOC_SAMPLE_DATA=$(DATA) $(PY) bench/real/build.py --out $(BENCH_REAL)/cases
 	AEROLOC_SAMPLE_DATA=$(DATA) $(PY) bench/real/run.py --cases $(BENCH_REAL)/cases \
 		--out $(BENCH_REAL)/run $(BENCH_REAL_ARGS)
+
+# aeroloc batch with 1 and 2 workers against full-AoI locate (bench/batch_scale.py,
+# docs/benchmarks/README.md): one default-preset archive (seed 160, made once in
+# BENCH_BATCH/archives), three runs, BENCH_BATCH/report/summary.md. Takes tens of
+# minutes on a 2-core machine. BENCH_BATCH_ARGS passes options, e.g.
+# BENCH_BATCH_ARGS='--preset tiny --max-candidates 1'.
+BENCH_BATCH ?= build/bench-batch
+BENCH_BATCH_ARGS ?=
+bench-batch: install
+	$(PY) bench/batch_scale.py --work $(BENCH_BATCH) --out $(BENCH_BATCH)/report $(BENCH_BATCH_ARGS)
 
 # Reproduce the shipped default checkpoint (synthetic archives with seeds
 # 1000-1017 → triplets → training → held-out evaluation); see docs/models.md.
