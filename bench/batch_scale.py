@@ -498,17 +498,19 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{a['engine']}, matcher {a['matcher'] or 'default'}, up to {a['max_candidates']} "
         f"candidates verified; {report['cpus']} cores, torch 1 thread per worker. Times are "
         "of this machine under its load (1-min load average before → after each run); "
-        "ratios measured in one run are what counts.",
+        "ratios measured in one run are what counts. Σ photo s: the photos' own seconds "
+        "(their attempts); wall s also holds the run's fixed costs (cluster start, model "
+        "load per worker, priorities, joint solve, table, report) and idle workers.",
         "",
-        "| run | where | photos run | wall s | photos/min | accepted and correct "
+        "| run | where | photos run | wall s | Σ photo s | photos/min | accepted and correct "
         "| **false accepts** | review | rejected | unverified | failed | no full-AoI search "
         "| mean s/photo | median centre error (m) | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         s = r["summary"]
         lines.append(
-            f"| {r['name']} | {r['where']} | {s['n_run']} | {s['wall_s']:.0f} "
+            f"| {r['name']} | {r['where']} | {s['n_run']} | {s['wall_s']:.0f} | {s['sum_s']:.0f} "
             f"| {_f(s['photos_per_min'], '.2f')} "
             f"| {s['accepted_and_correct']} ({_f(100 * s['share_correct'], '.0f', ' %')}) "
             f"| **{s['false_accepts']}** | {s['review']} | {s['rejected']} | {s['unverified']} "
@@ -517,6 +519,14 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"| {_f(s['mean_s_per_photo'])} | {_f(s['median_centre_error_m'])} "
             f"| {r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} |"
         )
+    resumed = [f"{r['name']} ({r['n_skipped']})" for r in runs if r["n_skipped"]]
+    if resumed:
+        lines += [
+            "",
+            "**Resumed**: photos skipped as already done in "
+            + ", ".join(resumed)
+            + "; photos/min counts only the photos run, the means all photos.",
+        ]
     lines += [
         "",
         "Mean seconds per photo by method (photos, accepted):",

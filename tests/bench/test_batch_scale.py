@@ -94,6 +94,7 @@ def _run(name: str, workers: int, lines: bool, summary: dict[str, Any]) -> dict[
         "lines": lines,
         "where": "here",
         "n_lines": 2,
+        "n_skipped": 0,
         "load_before": [1.0, 1.0, 1.0],
         "load_after": [2.0, 2.0, 2.0],
         "summary": summary,
