@@ -28,3 +28,19 @@ def synth_tiny(out: Path, seed: int) -> Path:
     result = run("synth", "--out", out, "--seed", seed, "--preset", "tiny")
     assert result.exit_code == 0, result.output
     return out
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> str:
+    """Exit code 2 and exactly one stderr line, ``aeroloc: error: ...`` holding ``fragments``."""
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("aeroloc: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file under ``folder`` (none when it does not exist)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []

@@ -34,18 +34,22 @@ from shapely.geometry import Point, Polygon, box
 from aeroloc.catalog import PhotoRecord
 from aeroloc.errors import (
     ConfigError,
+    CRSError,
     DataQualityError,
     InvalidInputError,
     NoOverlapError,
     RasterReadError,
 )
-from aeroloc.files import atomic_output, open_raster, write_geotiff
+from aeroloc.files import atomic_output, finite_or_nan, open_raster, write_geotiff
 from aeroloc.geometry import Camera, check_altitude, footprint_corners
 
 DEFAULT_BUFFER_M = 10_000.0
 MAX_BUFFER_M = 500_000.0
 #: Largest AoI grid read per band (pixels); a guard against a too-fine resolution.
 MAX_AOI_PIXELS = 100_000_000
+#: Fewest reference pixels with data an AoI must hold (a 1 x 1 reference, or one far
+#: coarser than the AoI, is no picture to search).
+MIN_VALID_PIXELS = 16
 # GDAL's default (0.125 px) approximates the warp by up to a metre at 10 m;
 # AoI pixels feed geolocation, so approximate 10 times closer.
 WARP_TOLERANCE_PX = 0.01
@@ -331,6 +335,21 @@ def aoi_from_bounds(
     )
 
 
+def check_projected(crs: CRS, what: str) -> CRS:
+    """Return ``crs`` when its units are metres; raise :class:`CRSError` for degrees.
+
+    Every stage measures in metres (buffer, footprint, pixel size), so the CRS
+    the pipeline works in (the first reference's) must be projected.
+    """
+    if crs.is_geographic or not crs.is_projected:
+        raise CRSError(
+            f"{what} is in a geographic CRS ({_crs_name(crs)}, degrees) but aeroloc works in "
+            "metres: reproject it to a projected CRS first, e.g. "
+            "gdalwarp -t_srs EPSG:3031 in.tif out.tif"
+        )
+    return crs
+
+
 def check_center_in_reference(
     record: PhotoRecord, paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
 ) -> tuple[Path, ...]:
@@ -404,6 +423,7 @@ def crop_reference(
         raise ConfigError(f"unknown resampling {resampling!r}: use one of {known}") from None
     if resolution_m is not None and not (math.isfinite(resolution_m) and resolution_m > 0):
         raise InvalidInputError(f"resolution_m must be > 0, got {resolution_m}")
+    check_projected(aoi.crs, f"the AoI of {refs[0].name}")
 
     datasets: list[rasterio.DatasetReader] = []
     try:
@@ -437,6 +457,13 @@ def crop_reference(
     if valid == 0.0:
         raise DataQualityError(
             f"AoI {aoi.describe()} overlaps reference {names} only where it has no data"
+        )
+    n_valid = int(result.valid_mask.sum())
+    if n_valid < MIN_VALID_PIXELS:
+        raise DataQualityError(
+            f"AoI {aoi.describe()} holds only {n_valid} pixel(s) of reference {names} at "
+            f"{result.resolution_m:g} m (at least {MIN_VALID_PIXELS} needed): the reference "
+            "is too small or too coarse for this AoI"
         )
     if valid < 1.0:
         warnings.warn(
@@ -512,6 +539,28 @@ def aoi_polygon_to_gpkg(aoi: AoI, path: str | os.PathLike[str]) -> Path:
     with atomic_output(path) as tmp:
         gdf.to_file(tmp, driver="GPKG", layer="aoi")
     return Path(path)
+
+
+def write_aoi(
+    record: PhotoRecord,
+    references: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    config: AoIConfig,
+) -> tuple[AoI, AoIRaster, dict[str, Path]]:
+    """Crop the references to ``record``'s AoI; write ``aoi.tif`` and ``aoi.gpkg``.
+
+    Returns:
+        The AoI, the cropped reference and the written files by label.
+    """
+    area = build_aoi(record, config)
+    check_center_in_reference(record, references)
+    raster = crop_reference(references, area)
+    paths = {
+        "aoi raster": save_aoi(raster, Path(out_dir) / "aoi.tif"),
+        "aoi polygons": aoi_polygon_to_gpkg(area, Path(out_dir) / "aoi.gpkg"),
+    }
+    return area, raster, paths
 
 
 def _as_paths(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[Path]:
@@ -591,7 +640,8 @@ def _aoi_grid(
     if width * height > MAX_AOI_PIXELS:
         raise InvalidInputError(
             f"AoI {aoi.describe()} at {res:g} m would be {width} x {height} pixels "
-            f"(> {MAX_AOI_PIXELS:,}): pass a coarser resolution_m or a smaller buffer"
+            f"(> {MAX_AOI_PIXELS:,}): use a coarser reference or a smaller AoI "
+            "(--buffer-m, --aoi)"
         )
     transform = Affine(res, 0.0, origin_x + col0 * res, 0.0, -res, origin_y - row0 * res)
     return transform, width, height, res
@@ -643,18 +693,30 @@ def _mosaic(
             vrts.append(vrt)
             sources.append(vrt)
         left, top = transform.c, transform.f
-        with warnings.catch_warnings():
-            # rasterio's merge still multiplies Affines with `*` (its warning, not ours)
-            warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
-            data, _ = merge(
-                sources,
-                bounds=(left, top + transform.e * height, left + transform.a * width, top),
-                res=(transform.a, -transform.e),
-                nodata=np.nan,
-                dtype="float32",
-                indexes=bands[0],
-                method="first",
-            )
+        data: np.ndarray | None = None
+        # One source at a time: NaN/Inf pixels of a float reference become nodata
+        # (finite_or_nan) before the next reference may fill them, as its declared
+        # nodata would; merge alone would keep an Inf as data.
+        for src in sources:
+            with warnings.catch_warnings():
+                # rasterio's merge still multiplies Affines with `*` (its warning, not ours)
+                warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
+                layer, _ = merge(
+                    [src],
+                    bounds=(left, top + transform.e * height, left + transform.a * width, top),
+                    res=(transform.a, -transform.e),
+                    nodata=np.nan,
+                    dtype="float32",
+                    indexes=bands[0],
+                )
+            layer = finite_or_nan(np.asarray(layer, dtype=np.float32))
+            if data is None:
+                data = layer
+            else:
+                holes = np.isnan(data)
+                data[holes] = layer[holes]
+            if not np.isnan(data).any():
+                break
     except RasterioIOError as exc:
         raise RasterReadError(
             f"cannot read reference raster {names}: corrupt data ({exc})"
@@ -662,6 +724,8 @@ def _mosaic(
     finally:
         for vrt in vrts:
             vrt.close()
+    if data is None:  # no source: _as_paths refuses an empty list
+        raise InvalidInputError("no reference raster given")
     if data.shape[1:] != (height, width):  # merge sizes its output from the bounds
         raise InvalidInputError(
             f"the mosaic of {names} came out {data.shape[2]} x {data.shape[1]} pixels, "

@@ -386,6 +386,40 @@ def _read_csv(p: Path) -> pd.DataFrame:
     return table
 
 
+#: The first 16 bytes of every SQLite database (and so of every GeoPackage).
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _geopackage_problem(p: Path) -> str | None:
+    """Why GDAL could not open ``p`` as a GeoPackage, in words (None: not known)."""
+    import sqlite3
+
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError:
+        return None
+    if head != _SQLITE_MAGIC:
+        return "not a GeoPackage (not an SQLite file): give a GeoPackage, shapefile or CSV"
+    try:
+        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            if "gpkg_contents" not in tables:
+                return (
+                    "an SQLite file but not a GeoPackage (no gpkg_contents table): "
+                    "give a GeoPackage, shapefile or CSV"
+                )
+            n = con.execute("SELECT count(*) FROM gpkg_contents").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    if n == 0:
+        return "a GeoPackage without layers: add a layer with one row per photo"
+    return None
+
+
 def _read_vector(
     p: Path, layer: str | None
 ) -> tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray] | None, CRS | None]:
@@ -398,6 +432,9 @@ def _read_vector(
             warnings.simplefilter("ignore", UserWarning)
             gdf = pyogrio.read_dataframe(p, layer=layer)
     except (DataSourceError, DataLayerError, ValueError) as exc:
+        problem = _geopackage_problem(p) if p.suffix.lower() == ".gpkg" else None
+        if problem is not None:
+            raise CatalogError(f"cannot read catalog {p}: {problem}") from None
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CatalogError(f"cannot read catalog {p}: {reason}") from exc
     layer_crs = CRS.from_user_input(gdf.crs) if getattr(gdf, "crs", None) is not None else None

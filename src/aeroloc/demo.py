@@ -22,10 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aeroloc.aoi import AoIConfig
 from aeroloc.batch.config import BatchConfig, BatchInputs, LinesConfig
 from aeroloc.batch.loop import PhotoOutcome
 from aeroloc.batch.run import BatchSummary, batch_jobs, run_batch
-from aeroloc.batch.worker import LocateSpec, PhotoReport
+from aeroloc.batch.worker import LocateSpec, PhotoReport, worker_model
 from aeroloc.evaluation.evaluate import (
     CORRECT_IOU,
     Evaluation,
@@ -34,7 +35,7 @@ from aeroloc.evaluation.evaluate import (
     write_evaluation,
 )
 from aeroloc.evaluation.methods import MethodRow, method_markdown, method_summary
-from aeroloc.files import atomic_output
+from aeroloc.files import atomic_output, check_output_dir, remove_temp_files
 from aeroloc.heatmap.engines import HeatmapConfig
 from aeroloc.heatmap.poses import SINGLE_POSE, PoseGrid
 from aeroloc.io.archive import is_archive, read_archive
@@ -81,8 +82,15 @@ def run_demo(
     from aeroloc.synth import make_archive
 
     t0 = time.perf_counter()
-    out = Path(out_dir)
+    out = check_output_dir(out_dir)
     root = out / "archive"
+    # Every argument is checked before the archive is written: a bad model or
+    # buffer must not leave a synthetic archive behind.
+    AoIConfig(buffer_m=buffer_m)
+    verify_config = VerifyConfig(matcher=matcher, max_candidates=max_candidates) if verify else None
+    worker_model(model)  # loads (and caches) the model, or raises
+    for folder in (out, root, root / "photos", out / "evaluation"):
+        remove_temp_files(folder)  # left by a killed run
     if not is_archive(root):
         say(f"synthesising a {preset} archive (seed {seed}) into {root} ...")
         make_archive(root, seed=seed, preset=preset, progress=say)
@@ -95,7 +103,7 @@ def run_demo(
         model=model,
         buffer_m=buffer_m,
         heatmap_config=HeatmapConfig(engine=engine, poses=poses or SINGLE_POSE),
-        verify=VerifyConfig(matcher=matcher, max_candidates=max_candidates) if verify else None,
+        verify=verify_config,
         torch_threads=max(1, os.cpu_count() or 1),
     )
     batch = run_batch(

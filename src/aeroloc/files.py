@@ -24,7 +24,13 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError as RioCRSError
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
-from aeroloc.errors import CRSError, MissingFileError, OutputError, RasterReadError
+from aeroloc.errors import (
+    CRSError,
+    InvalidInputError,
+    MissingFileError,
+    OutputError,
+    RasterReadError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +111,61 @@ def _json_default(obj: Any) -> Any:
 
 
 def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
-    """Return ``path`` as a Path, or raise :class:`MissingFileError` naming ``what``."""
+    """Return ``path`` as a Path, or raise :class:`MissingFileError` naming ``what``.
+
+    A folder where a file is expected is :class:`InvalidInputError` (it exists:
+    "not found" would name the wrong problem).
+    """
     p = Path(path)
+    if p.is_dir():
+        raise InvalidInputError(f"{what} {p} is a folder: give the file itself")
     if not p.is_file():
         raise MissingFileError(f"{what} not found: {p}")
+    return p
+
+
+def check_output_dir(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Fail at once unless folder ``path`` exists or can be created, and is writable.
+
+    Commands call it before any work, so that an unwritable output is found in
+    the first second, not after minutes of computing. Nothing is created: the
+    nearest existing folder on the way up must be writable.
+
+    Raises:
+        OutputError: ``path`` is a file, lies under a file, or is not writable.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"{option} {p} exists and is not a folder: give a folder")
+    ancestor = p
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"cannot create {option} {p}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        what = f"{option} {p}" if ancestor == p else f"{ancestor} (on the way to {option} {p})"
+        raise OutputError(f"{what} is not writable: choose another {option}")
+    return p
+
+
+def check_output_file(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Fail at once unless file ``path`` can be written (see :func:`check_output_dir`).
+
+    Raises:
+        OutputError: ``path`` is a folder, or its folder cannot be created or written.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"{option} {p} is a folder: give a file name")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise OutputError(f"{option} {p} is not writable: choose another {option}")
+    ancestor = p.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"cannot write {option} {p}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {option} {p}: {ancestor} is not writable")
     return p
 
 
@@ -151,16 +208,31 @@ def open_raster(
 def read_gray(path: str | os.PathLike[str], *, what: str = "photo") -> np.ndarray:
     """Read a raster as one float32 gray band ``[H x W]`` in its native value range.
 
-    RGB(A) is converted with ITU-R 601 weights; nodata becomes NaN.
+    RGB(A) is converted with ITU-R 601 weights; nodata becomes NaN, and so do
+    NaN and ±Inf pixels of a float raster (see :func:`finite_or_nan`).
     """
     with open_raster(path, what=what) as ds:
         try:
             data = ds.read(masked=True)
         except RasterioIOError as exc:
             raise RasterReadError(f"cannot read {what} {path}: corrupt data ({exc})") from exc
-    arr = np.ma.filled(data.astype(np.float32), np.nan)
+    arr = finite_or_nan(np.ma.filled(data.astype(np.float32), np.nan))
     gray = 0.299 * arr[0] + 0.587 * arr[1] + 0.114 * arr[2] if arr.shape[0] >= 3 else arr[0]
     return np.asarray(gray, dtype=np.float32)
+
+
+def finite_or_nan(data: np.ndarray) -> np.ndarray:
+    """``data`` (float) with every NaN and ±Inf set to NaN, aeroloc's one nodata value.
+
+    Float rasters often mark holes with NaN or Inf instead of (or besides) a
+    declared nodata value; every reader of raster pixels passes them through
+    here so that a hole is nodata, never a number. Changes ``data`` in place
+    and returns it.
+    """
+    bad = ~np.isfinite(data)
+    if bad.any():
+        data[bad] = np.nan
+    return data
 
 
 def write_geotiff(

@@ -10,37 +10,24 @@ once everything else is in place, so its presence means the photo is done (a
 rerun skips it unless asked to overwrite).
 
 The walk over candidates is :func:`aeroloc.verify.walk.verify_candidates`;
-the requests come from a catalog record (:func:`request_from_record`,
-:func:`request_from_catalog`) or from AoI bounds (:func:`request_from_bounds`).
+the requests (:mod:`aeroloc.request`, re-exported here) come from a catalog
+record (:func:`request_from_record`, :func:`request_from_catalog`) or from AoI
+bounds (:func:`request_from_bounds`).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rasterio.crs import CRS
 
-from aeroloc.aoi import (
-    AoI,
-    AoIConfig,
-    AoIRaster,
-    aoi_from_bounds,
-    aoi_polygon_to_gpkg,
-    build_aoi,
-    check_center_in_reference,
-    crop_reference,
-    save_aoi,
-)
-from aeroloc.catalog import CatalogQuery, PhotoRecord, parse_column_map, read_catalog
-from aeroloc.errors import CatalogError, InvalidInputError, ModelError
-from aeroloc.files import open_raster
+from aeroloc.aoi import AoIRaster, write_aoi
+from aeroloc.errors import ModelError
 from aeroloc.georef import GeorefOutputs, WarpConfig, write_georef_outputs
 from aeroloc.heatmap.candidates import Candidate, find_candidates
 from aeroloc.heatmap.engines import HeatmapConfig, compute_heatmap
@@ -66,12 +53,33 @@ from aeroloc.models import (
 )
 from aeroloc.preprocess import AveragedHistogramThreshold
 from aeroloc.preprocess.prepare import PreparedPair, enhance_aoi_preview, prepare_request
+from aeroloc.request import (
+    LocateRequest,
+    catalog_record,
+    reference_crs,
+    request_from_bounds,
+    request_from_catalog,
+    request_from_record,
+)
 from aeroloc.verify.walk import (
     Verification,
     VerifyConfig,
     frame_box,
     verify_candidates,
 )
+
+__all__ = [
+    "LocateRequest",
+    "LocateResult",
+    "catalog_record",
+    "load_model",
+    "locate_photo",
+    "reference_crs",
+    "request_from_bounds",
+    "request_from_catalog",
+    "request_from_record",
+    "write_aoi",
+]
 
 
 def load_model(spec: str | os.PathLike[str] | None = None) -> tuple[Embedder, str]:
@@ -92,172 +100,6 @@ def load_model(spec: str | os.PathLike[str] | None = None) -> tuple[Embedder, st
     raise ModelError(
         f"unknown model {text!r}: give a checkpoint file or one of {', '.join(list_models())}"
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class LocateRequest:
-    """Everything needed to search for one photo.
-
-    Attributes:
-        photo_path: the scanned photo.
-        references: reference rasters (mosaic, first wins).
-        aoi: the area of interest.
-        azimuth_deg: heading used to rotate the AoI.
-        ground_size_m: the photo's footprint side; or None with ``gsd_m``.
-        gsd_m: scan pixel size on the ground, when ``ground_size_m`` is None.
-        rock_mask_path: rock-outcrop polygons for the enhancement.
-        photo_id: name used in reports.
-    """
-
-    photo_path: Path
-    references: tuple[Path, ...]
-    aoi: AoI
-    azimuth_deg: float
-    ground_size_m: float | None = None
-    gsd_m: float | None = None
-    rock_mask_path: Path | None = None
-    photo_id: str = ""
-
-    def __post_init__(self) -> None:
-        if (self.ground_size_m is None) == (self.gsd_m is None):
-            raise InvalidInputError("give the photo's ground size (altitude) or its GSD")
-        if not math.isfinite(self.azimuth_deg):
-            raise InvalidInputError(f"azimuth must be finite, got {self.azimuth_deg}")
-
-
-def request_from_record(
-    record: PhotoRecord,
-    references: Sequence[Path],
-    *,
-    aoi_config: AoIConfig | None = None,
-    photo_path: Path | None = None,
-    rock_mask_path: Path | None = None,
-) -> LocateRequest:
-    """A :class:`LocateRequest` from a catalog record (AoI around its rough footprint)."""
-    cfg = aoi_config or AoIConfig()
-    path = photo_path or record.path
-    if path is None:
-        raise InvalidInputError(f"photo {record.photo_id} has no path in the catalog")
-    if record.azimuth_deg is None:
-        raise InvalidInputError(
-            f"photo {record.photo_id} has no azimuth_deg: add the heading to the catalog"
-        )
-    area = build_aoi(record, cfg)
-    check_center_in_reference(record, references)
-    return LocateRequest(
-        photo_path=Path(path),
-        references=tuple(Path(p) for p in references),
-        aoi=area,
-        azimuth_deg=record.azimuth_deg,
-        ground_size_m=area.ground_width_m,
-        rock_mask_path=rock_mask_path,
-        photo_id=record.photo_id,
-    )
-
-
-def reference_crs(references: Sequence[Path]) -> CRS:
-    """The CRS of the first reference raster (the CRS every stage works in).
-
-    Raises:
-        MissingFileError, RasterReadError: the raster is missing or unreadable.
-        CRSError: it has no CRS.
-    """
-    with open_raster(references[0], what="reference raster", need_crs=True) as ds:
-        return ds.crs
-
-
-def catalog_record(query: CatalogQuery, references: Sequence[Path]) -> PhotoRecord:
-    """The record ``query`` names, its camera centre in the reference CRS.
-
-    Args:
-        query: catalog file, photo id (None raises: a catalog alone names no
-            photo), column map and CRS.
-        references: reference rasters; the first one's CRS is the target.
-    """
-    target_crs = reference_crs(references)
-    if query.photo_id is None:
-        raise CatalogError("--catalog needs --photo-id to pick the photo")
-    cat = read_catalog(
-        query.path,
-        columns=parse_column_map(query.columns),
-        crs=query.crs,
-        target_crs=target_crs,
-    )
-    return cat.get(query.photo_id)
-
-
-def request_from_catalog(
-    query: CatalogQuery,
-    references: Sequence[Path],
-    *,
-    azimuth_deg: float | None = None,
-    buffer_m: float,
-    photo_path: Path | None = None,
-    rock_mask_path: Path | None = None,
-) -> LocateRequest:
-    """A :class:`LocateRequest` for one catalog row (see :func:`catalog_record`).
-
-    ``azimuth_deg`` overrides the catalog's heading; ``photo_path`` its photo path.
-    """
-    record = catalog_record(query, references)
-    if azimuth_deg is not None:
-        record = replace(record, azimuth_deg=azimuth_deg)
-    return request_from_record(
-        record,
-        references,
-        aoi_config=AoIConfig(buffer_m=buffer_m),
-        photo_path=photo_path,
-        rock_mask_path=rock_mask_path,
-    )
-
-
-def request_from_bounds(
-    photo_path: Path,
-    references: Sequence[Path],
-    bounds: Sequence[float],
-    *,
-    gsd_m: float,
-    azimuth_deg: float,
-    rock_mask_path: Path | None = None,
-) -> LocateRequest:
-    """A :class:`LocateRequest` without a catalog: an AoI box and the photo's GSD.
-
-    Args:
-        photo_path: the scanned photo (its stem names it in reports).
-        references: reference rasters; ``bounds`` are in the first one's CRS.
-        bounds: ``(minx, miny, maxx, maxy)`` of the search area (m).
-        gsd_m: ground size of one scan pixel (m).
-        azimuth_deg: flight heading, clockwise from grid north.
-        rock_mask_path: rock-outcrop polygons for the enhancement.
-    """
-    area = aoi_from_bounds(bounds, reference_crs(references), azimuth_deg=azimuth_deg)
-    return LocateRequest(
-        photo_path=photo_path,
-        references=tuple(references),
-        aoi=area,
-        azimuth_deg=azimuth_deg,
-        gsd_m=gsd_m,
-        rock_mask_path=rock_mask_path,
-        photo_id=photo_path.stem,
-    )
-
-
-def write_aoi(
-    record: PhotoRecord, references: Sequence[Path], out_dir: Path, *, config: AoIConfig
-) -> tuple[AoI, AoIRaster, dict[str, Path]]:
-    """Crop the references to ``record``'s AoI; write ``aoi.tif`` and ``aoi.gpkg``.
-
-    Returns:
-        The AoI, the cropped reference and the written files by label.
-    """
-    area = build_aoi(record, config)
-    check_center_in_reference(record, references)
-    raster = crop_reference(references, area)
-    paths = {
-        "aoi raster": save_aoi(raster, out_dir / "aoi.tif"),
-        "aoi polygons": aoi_polygon_to_gpkg(area, out_dir / "aoi.gpkg"),
-    }
-    return area, raster, paths
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

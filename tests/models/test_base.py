@@ -151,7 +151,7 @@ def test_mismatched_weight_keys_are_named(tmp_path):
 def test_weights_file_not_torch(tmp_path):
     path = tmp_path / "junk.pth"
     path.write_text("not a torch file")
-    with pytest.raises(ModelError, match="not a PyTorch weights file"):
+    with pytest.raises(ModelError, match="not a PyTorch file"):
         get_model("signet", weights=path)
     with pytest.raises(MissingFileError, match="SigNet weights file not found"):
         get_model("signet", weights=tmp_path / "absent.pth")

@@ -10,6 +10,8 @@ from aeroloc.cli.options import (
     PATH,
     buffer_option,
     check_matcher,
+    check_model_spec,
+    output_folder,
     pose_grid,
     preset_option,
     search_options,
@@ -19,7 +21,14 @@ from aeroloc.cli.output import say
 
 
 @click.command()
-@click.option("--out", "out_dir", type=PATH, default=Path("demo-output"), show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=PATH,
+    default=Path("demo-output"),
+    show_default=True,
+    callback=output_folder,
+)
 @seed_option(default=100, help="Archive seed (disjoint from the training seeds).")
 @preset_option()
 @buffer_option(default=5_000.0, help="AoI buffer (the synthetic catalog is off by at most 3 km).")
@@ -49,6 +58,7 @@ def demo(
     from aeroloc.demo import run_demo
     from aeroloc.evaluation.methods import method_markdown
 
+    check_model_spec(model_spec)
     if matcher is not None:
         check_matcher(matcher)
     summary = run_demo(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aeroloc.cli.options import PATH, out_dir_option
+from aeroloc.cli.options import PATH, out_dir_option, positive_number
 from aeroloc.cli.output import report
 from aeroloc.errors import MissingFileError
 
@@ -31,6 +31,7 @@ from aeroloc.errors import MissingFileError
     "--hit-radius-m",
     type=float,
     default=None,
+    callback=positive_number,
     help="Distance that counts as found (default: half a window).",
 )
 @out_dir_option()

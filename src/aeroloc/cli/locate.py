@@ -14,11 +14,13 @@ from aeroloc.cli.options import (
     candidates_option,
     catalog_options,
     check_matcher,
+    check_model_spec,
     fail_on_exit_code,
     fail_on_option,
     out_dir_option,
     photo_argument,
     pose_grid,
+    positive_number,
     reference_option,
     rock_mask_option,
     search_options,
@@ -32,7 +34,8 @@ from aeroloc.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from aeroloc.catalog import CatalogQuery
-    from aeroloc.pipeline import LocateRequest, LocateResult
+    from aeroloc.pipeline import LocateResult
+    from aeroloc.request import LocateRequest
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +52,11 @@ logger = logging.getLogger(__name__)
     help="Search area in the reference CRS (instead of a catalog).",
 )
 @click.option(
-    "--gsd-m", type=float, default=None, help="Ground size of one scan pixel (with --aoi)."
+    "--gsd-m",
+    type=float,
+    default=None,
+    callback=positive_number,
+    help="Ground size of one scan pixel (with --aoi).",
 )
 @azimuth_option("Flight heading, clockwise from grid north (default: the catalog's).")
 @buffer_option(default=10_000.0, help="Buffer around the rough footprint (with --catalog).")
@@ -103,22 +110,15 @@ def locate(
     Exit codes: 0 done (whatever the status, unless --fail-on), 2 bad input,
     3 the photo ended with a --fail-on status (its files are all written).
     """
-    from aeroloc.heatmap.engines import HeatmapConfig
-    from aeroloc.pipeline import (
-        load_model,
-        locate_photo,
-        request_from_bounds,
-        request_from_catalog,
-    )
-    from aeroloc.verify.walk import VerifyConfig
+    # Everything that needs no model is checked first: torch and the model load
+    # only once the command line and its files are known to be usable.
+    from aeroloc.files import remove_temp_files, require_file
+    from aeroloc.request import request_from_bounds, request_from_catalog
 
+    if photo is not None:
+        require_file(photo, "photo")  # first: before the catalog (pandas) is read
     poses = pose_grid(heading_search, heading_step, scale_search)
     warp_settings = warp_config(warp=warp, t_srs=t_srs, resampling=resampling)
-    verify_config = (
-        VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp) if verify else None
-    )
-    if matcher is not None:
-        check_matcher(matcher)  # before any work
     request: LocateRequest
     if catalog is not None:
         request = request_from_catalog(
@@ -143,6 +143,20 @@ def locate(
             azimuth_deg=azimuth_deg,
             rock_mask_path=rock_mask,
         )
+    if rock_mask is not None:
+        require_file(rock_mask, "rock mask")
+    check_model_spec(model_spec)
+    remove_temp_files(out_dir)  # left by a killed run into the same folder
+
+    from aeroloc.heatmap.engines import HeatmapConfig
+    from aeroloc.pipeline import load_model, locate_photo
+    from aeroloc.verify.walk import VerifyConfig
+
+    verify_config = (
+        VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp) if verify else None
+    )
+    if matcher is not None:
+        check_matcher(matcher)  # before any work
     model, label = load_model(model_spec)
     logger.debug(
         "locate %s: AoI %s, model %s, engine %s",

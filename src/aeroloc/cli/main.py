@@ -9,6 +9,7 @@ that configures logging (library code only logs).
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import click
@@ -60,6 +61,7 @@ def configure_logging(ctx: click.Context, *, verbose: int, quiet: bool) -> None:
     """Level and stderr handler of the ``aeroloc`` logger until ``ctx`` closes.
 
     Default INFO; ``-v`` DEBUG; ``-q`` WARNING (and no progress messages).
+    Python warnings are shown as one ``aeroloc: warning: ...`` line each.
     The logger's previous level and handlers are restored afterwards, so
     invoking the CLI in-process (tests, notebooks) leaves logging as it was.
     """
@@ -73,8 +75,17 @@ def configure_logging(ctx: click.Context, *, verbose: int, quiet: bool) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     ctx.meta[QUIET_KEY] = quiet
+    previous_showwarning = warnings.showwarning
+
+    def show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+        # One readable line, not Python's file:line and source line.
+        text = " ".join(str(message).split())
+        logger.warning("warning: %s", text)
+
+    warnings.showwarning = show_warning
 
     def restore() -> None:
+        warnings.showwarning = previous_showwarning
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
 

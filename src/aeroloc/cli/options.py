@@ -50,9 +50,51 @@ def _stack(*options: Decorator) -> Decorator:
     return add
 
 
+def positive_number(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
+    """Click callback: a finite number > 0 (or None), else a one-line ConfigError at once."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{_name(param)} must be a positive number, got {value:g}")
+    return value
+
+
+def non_negative_number(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
+    """Click callback: a finite number >= 0 (or None), else a one-line ConfigError at once."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{_name(param)} must be a number >= 0, got {value:g}")
+    return value
+
+
+def output_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Any:
+    """Click callback: an output folder that can be written (see
+    :func:`aeroloc.files.check_output_dir`), checked before any work."""
+    if value is None:
+        return None
+    from aeroloc.files import check_output_dir
+
+    return check_output_dir(value, _name(param))
+
+
+def output_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Any:
+    """Click callback: an output file that can be written (see
+    :func:`aeroloc.files.check_output_file`), checked before any work."""
+    if value is None:
+        return None
+    from aeroloc.files import check_output_file
+
+    return check_output_file(value, _name(param))
+
+
+def _name(param: click.Parameter) -> str:
+    """How messages name an option: its longest flag (``--hit-radius-m``)."""
+    opts = getattr(param, "opts", None) or [param.name or "?"]
+    return max(opts, key=len)
+
+
 def out_dir_option(help: str | None = None) -> Decorator:
-    """The required ``--out`` folder (parameter ``out_dir``)."""
-    return click.option("--out", "out_dir", required=True, type=PATH, help=help)
+    """The required ``--out`` folder (parameter ``out_dir``), checked to be writable at once."""
+    return click.option(
+        "--out", "out_dir", required=True, type=PATH, callback=output_folder, help=help
+    )
 
 
 def references_option(
@@ -131,7 +173,12 @@ def photo_argument() -> Decorator:
 def buffer_option(*, default: float | None, help: str | None = None) -> Decorator:
     """``--buffer-m``: the AoI buffer around the rough footprint (m)."""
     return click.option(
-        "--buffer-m", type=float, default=default, show_default=default is not None, help=help
+        "--buffer-m",
+        type=float,
+        default=default,
+        show_default=default is not None,
+        callback=non_negative_number,
+        help=help,
     )
 
 
@@ -319,6 +366,25 @@ def pose_grid(heading_search: float, heading_step: float, scale_search: float) -
         scale_max=1.0 + scale_search,
         scale_steps=1 if scale_search > 0 else 0,
     )
+
+
+#: Suffixes that make a ``--model`` value a checkpoint file rather than a registry name.
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+def check_model_spec(spec: str | None) -> None:
+    """Fail at once on a ``--model`` that names a checkpoint file which is not there.
+
+    Runs before torch is imported; a registry name is checked when the model
+    loads (the registry needs torch).
+    """
+    if spec is None:
+        return
+    path = Path(spec)
+    if path.suffix in CHECKPOINT_SUFFIXES or "/" in spec or path.exists():
+        from aeroloc.files import require_file
+
+        require_file(path, "checkpoint (--model)")
 
 
 def check_matcher(name: str) -> None:

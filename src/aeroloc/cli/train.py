@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aeroloc.cli.options import PATH
+from aeroloc.cli.options import PATH, output_file
 
 
 @click.command()
@@ -22,6 +22,7 @@ from aeroloc.cli.options import PATH
     "out_path",
     required=True,
     type=PATH,
+    callback=output_file,
     help="Checkpoint file to write (.pt).",
 )
 @click.option("--epochs", type=int, default=None)

@@ -354,6 +354,8 @@ def evaluate(
         hit_radius_m: distance that counts as found; default half the window's
             ground size of each photo.
     """
+    if hit_radius_m is not None and not (math.isfinite(hit_radius_m) and hit_radius_m > 0):
+        raise InvalidInputError(f"hit_radius_m must be a positive number, got {hit_radius_m}")
     truth = read_truth(truth_path).photos
     rows: list[PhotoEvaluation] = []
     heatmaps: list[Heatmap] = []

@@ -38,7 +38,7 @@ from shapely.geometry import mapping, shape
 
 from aeroloc import __version__
 from aeroloc.errors import InvalidInputError, MissingFileError
-from aeroloc.files import atomic_output, parse_crs, write_json
+from aeroloc.files import atomic_output, parse_crs, require_file, write_json
 from aeroloc.georef import (
     FOOTPRINT_FILE,
     GCP_TIFF_FILE,
@@ -814,9 +814,13 @@ def read_result(path: str | os.PathLike[str]) -> LocateRecord:
         ) from None
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"{p} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            f"{p} is not a locate result: expected a JSON object, found a {type(data).__name__}"
+        )
     try:
         return LocateRecord.from_json(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise InvalidInputError(f"{p} is not a locate result: bad or missing {exc}") from exc
 
 
@@ -827,10 +831,42 @@ def save_cells(heatmap: Heatmap, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+def read_cells(path: Path, shape: Sequence[int] = ()) -> np.ndarray:
+    """The ``[R x C]`` window scores :func:`save_cells` wrote, checked.
+
+    Loaded with ``allow_pickle=False``: an object array (which would unpickle,
+    and could run code) is refused like any other malformed file.
+
+    Raises:
+        MissingFileError: no file.
+        InvalidInputError: corrupt, not a float matrix, or not of ``shape`` (when given).
+    """
+    p = require_file(path, "heatmap cells file")
+    try:
+        cells = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InvalidInputError(
+            f"{p} is not a heatmap cells file written by aeroloc locate ({exc}): "
+            "rerun aeroloc locate for this photo"
+        ) from None
+    if not isinstance(cells, np.ndarray) or cells.ndim != 2 or cells.dtype.kind != "f":
+        found = getattr(cells, "shape", type(cells).__name__)
+        raise InvalidInputError(
+            f"{p} must hold a 2-D float array of window scores, found {found}: "
+            "rerun aeroloc locate for this photo"
+        )
+    if shape and tuple(cells.shape) != tuple(shape):
+        raise InvalidInputError(
+            f"{p} holds {cells.shape[0]} x {cells.shape[1]} scores but result.json says "
+            f"{shape[0]} x {shape[1]}: rerun aeroloc locate for this photo"
+        )
+    return cells
+
+
 def heatmap_from_result(record: LocateRecord, folder: str | os.PathLike[str]) -> Heatmap:
     """Rebuild the :class:`Heatmap` of a ``locate`` run from its record and cells file."""
     return Heatmap(
-        scores=np.load(Path(folder) / record.cells_file),
+        scores=read_cells(Path(folder) / record.cells_file, record.grid_shape),
         window_px=record.window_px,
         stride_px=record.stride_px,
         pixel_to_map=Affine(*record.grid_pixel_to_map[:6]),

@@ -454,17 +454,47 @@ def load_state_dict_checked(
     module.load_state_dict(state_dict, strict=True)
 
 
+def torch_load(path: Path, *, what: str) -> Any:
+    """``torch.load(path, weights_only=True)``, every failure one line of :class:`ModelError`.
+
+    A file holding Python objects beyond tensors and plain containers (a pickle
+    payload, which could run code) is refused; the message says so in one line
+    instead of passing on torch's several lines and its advice to load the file
+    unsafely.
+    """
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc) or "Unsupported class" in str(exc):
+            raise ModelError(
+                f"{what} {path} holds Python objects besides tensors (a pickle payload), which "
+                "aeroloc never loads since they can run code: give a file written by aeroloc "
+                "or torch.save(state_dict)"
+            ) from None
+        raise ModelError(
+            f"cannot read {what} {path}: not a PyTorch file ({_first_line(exc)})"
+        ) from None
+    except Exception as exc:  # torch raises many types for a non-torch file
+        raise ModelError(
+            f"cannot read {what} {path}: not a PyTorch file ({_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def read_weights_file(path: str | Path, *, what: str) -> dict[str, Tensor]:
     """Read a state dict saved with ``torch.save`` (tensors only), or raise ModelError."""
     p = require_file(path, what)
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a non-torch file
-        raise ModelError(f"cannot read {what} {p}: not a PyTorch weights file ({exc})") from exc
+    obj = torch_load(p, what=what)
     if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
         raise ModelError(
             f"{what} {p} is an aeroloc checkpoint of model {obj.get('model')!r}, not raw "
-            "weights: load it with aeroloc.models.load_checkpoint (CLI: --checkpoint)"
+            "weights: continue it with aeroloc train --resume, or search with locate --model"
         )
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]

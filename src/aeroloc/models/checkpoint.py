@@ -38,6 +38,7 @@ from aeroloc.models.base import (
     PREPROCESSING_MODES,
     Embedder,
     load_state_dict_checked,
+    torch_load,
 )
 from aeroloc.models.registry import DEFAULT_MODEL, get_model
 
@@ -150,14 +151,12 @@ def save_checkpoint(
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint's metadata and state dict without building the model."""
     p = require_file(path, "checkpoint")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a non-torch file
-        raise ModelError(f"cannot read checkpoint {p}: not a PyTorch file ({exc})") from exc
+    obj = torch_load(p, what="checkpoint")
     if not isinstance(obj, Mapping) or obj.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(
-            f"{p} is not an aeroloc checkpoint (no format {CHECKPOINT_FORMAT!r}); raw weights "
-            "load with get_model(name, weights=PATH) (CLI: --weights PATH)"
+            f"{p} is not an aeroloc checkpoint (no format {CHECKPOINT_FORMAT!r}; raw weights?): "
+            "give --model a checkpoint written by aeroloc train, or a model name; raw "
+            "weights can start a training (aeroloc train --weights PATH)"
         )
     version = obj.get("version")
     if not isinstance(version, int) or version > CHECKPOINT_VERSION:

@@ -82,6 +82,44 @@ class EnhanceConfig:
                 raise InvalidInputError(f"{name} must be an int in [0, 50], found {value!r}")
 
 
+#: Largest nodata speck (pixels, 8-connected) :func:`fill_specks` fills: the holes a
+#: float raster has by the pixel, not an area without data.
+SPECK_PX = 16
+
+
+def fill_specks(gray: np.ndarray, *, max_px: int = SPECK_PX) -> np.ndarray:
+    """``gray`` ``[H x W]`` with nodata specks of at most ``max_px`` pixels filled.
+
+    Each speck (NaN, 8-connected) takes the mean of its valid neighbours,
+    growing inwards one ring at a time; larger nodata areas stay NaN. The
+    model and the matchers treat a window or cell with any nodata as unusable,
+    so a reference sprinkled with single-pixel holes (NaN/Inf in a float
+    raster, or its nodata value) would otherwise leave nothing to match.
+    Returns a new array; ``gray`` is not changed.
+    """
+    out = np.array(gray, dtype=np.float32, copy=True)
+    holes = ~np.isfinite(out)
+    if not holes.any() or holes.all():
+        return out
+    labels, n = ndimage.label(holes, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    small = (sizes <= max_px) & (np.arange(n + 1) > 0)
+    todo = small[labels]
+    if not todo.any():
+        return out
+    kernel = np.ones((3, 3), np.float32)
+    for _ in range(max_px):  # a speck of max_px pixels is at most max_px rings deep
+        valid = np.isfinite(out)
+        total = ndimage.convolve(np.where(valid, out, 0.0), kernel, mode="constant")
+        count = ndimage.convolve(valid.astype(np.float32), kernel, mode="constant")
+        ring = todo & (count > 0)
+        if not ring.any():
+            break
+        out[ring] = total[ring] / count[ring]
+        todo &= ~ring
+    return out
+
+
 def rgb_to_gray(data: np.ndarray) -> np.ndarray:
     """Gray image ``[H x W]`` float32 from bands ``[B x H x W]`` (or ``[H x W]``).
 

@@ -6,8 +6,9 @@ model sees at training time exactly what it sees when it searches, and the
 preview shows exactly that:
 
 1. the scan's fiducial frame is cropped (:func:`crop_photo`);
-2. the reference AoI goes to gray, is stretched and, with rock polygons,
-   enhanced (shadows lifted, rock darkened) (:func:`enhance_aoi`);
+2. the reference AoI goes to gray, its nodata specks are filled
+   (:func:`~aeroloc.preprocess.enhance.fill_specks`), it is stretched and,
+   with rock polygons, enhanced (shadows lifted, rock darkened) (:func:`enhance_aoi`);
 3. the AoI is rotated so the photo's heading points up (NaN padding);
 4. the photo is resampled to the AoI's pixel size — it then spans
    ``window_px`` AoI pixels — and histogram-matched to the rotated AoI.
@@ -34,6 +35,7 @@ from aeroloc.preprocess.binarize import AveragedHistogramThreshold
 from aeroloc.preprocess.enhance import (
     EnhanceConfig,
     enhance_reference,
+    fill_specks,
     rasterize_rock_mask,
     rgb_to_gray,
 )
@@ -162,7 +164,7 @@ def enhance_aoi(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Gray, enhanced AoI ``[H x W]`` in [0, 1] (NaN kept) and its rock mask (or None)."""
     cfg = enhance or EnhanceConfig()
-    gray = _gray(aoi.data)
+    gray = fill_specks(_gray(aoi.data))
     if not np.isfinite(gray).any():
         raise DataQualityError("the AoI holds no valid reference pixel")
     rock = None
@@ -224,9 +226,22 @@ def enhance_aoi_preview(aoi: AoIRaster, max_px: int = PREVIEW_PX) -> tuple[np.nd
 def crop_photo(
     photo_path: str | os.PathLike[str], frame_config: FrameConfig | None = None
 ) -> CroppedPhoto:
-    """Read a scanned photo and crop its fiducial frame (step 1)."""
+    """Read a scanned photo and crop its fiducial frame (step 1).
+
+    Raises:
+        DataQualityError: the photo has no valid pixel, or is one value everywhere.
+    """
     scan = read_gray(photo_path, what="photo")
-    if not np.isfinite(scan).all():
+    finite = np.isfinite(scan)
+    if not finite.any():
+        raise DataQualityError(f"photo {photo_path} has no valid pixel (all nodata)")
+    lo, hi = float(scan[finite].min()), float(scan[finite].max())
+    if hi - lo < 1e-6:
+        raise DataQualityError(
+            f"photo {photo_path} is one constant value ({lo:g}) everywhere: "
+            "give the scanned photo, not a blank image"
+        )
+    if not finite.all():
         scan = np.nan_to_num(scan, nan=float(np.nanmedian(scan)))
     image, frame = crop_frame(scan, frame_config)
     return CroppedPhoto(scan=scan, image=image, frame=frame)
@@ -321,7 +336,12 @@ def prepare_steps(
     if window_px > min(aoi_gray.shape):
         raise DataQualityError(
             f"the AoI ({aoi_gray.shape[1]} x {aoi_gray.shape[0]} px) is smaller than the "
-            f"photo's footprint ({window_px} px): enlarge the AoI buffer"
+            f"photo's footprint ({window_px} px): "
+            + (
+                "check the photo's ground size per pixel (--gsd-m) or give a larger AoI (--aoi)"
+                if gsd_m is not None
+                else "enlarge the AoI buffer (--buffer-m) or check the catalog's altitude"
+            )
         )
     lo, hi = float(image.min()), float(image.max())
     if hi - lo < 1e-6:

@@ -32,7 +32,7 @@ from affine import Affine
 from pyproj import Transformer
 
 from aeroloc.errors import InvalidInputError
-from aeroloc.files import atomic_output, require_file, write_geotiff
+from aeroloc.files import atomic_output, remove_temp_files, write_geotiff
 from aeroloc.geometry import footprint_corners
 from aeroloc.io.archive import (
     CATALOG_CSV_FILE,
@@ -74,6 +74,7 @@ from aeroloc.synth.terrain import (
     Site,
     Terrain,
     blur_px,
+    check_dem,
     choose_site,
     dem_terrain,
     fractal_terrain,
@@ -520,8 +521,10 @@ def make_archive(
         raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
     cfg = config if config is not None else get_preset(preset)
     if dem is not None:
-        require_file(dem, "DEM")
+        check_dem(dem)
     out = Path(out_dir)
+    for folder in (out, out / "photos"):
+        remove_temp_files(folder)  # left by a killed run into the same folder
     # streams[10] (clouds) came with the hard preset; spawn keys 0-9 are unchanged by it
     streams = np.random.SeedSequence(int(seed)).spawn(11)
     rngs = [np.random.default_rng(s) for s in streams[:8]]

@@ -478,13 +478,35 @@ def make_epoch(
     )
 
 
+#: Fewest DEM pixels per side: fewer hold no relief to render.
+MIN_DEM_PX = 8
+
+
+def check_dem(path: str | os.PathLike[str]) -> None:
+    """Fail at once, before anything is written, on a DEM that cannot make terrain.
+
+    Raises:
+        MissingFileError, InvalidInputError, RasterReadError: missing, a folder, not a raster.
+        CRSError: no CRS (its pixel size would have no unit, its place no meaning).
+        DataQualityError: fewer than :data:`MIN_DEM_PX` pixels on a side.
+    """
+    with open_raster(path, what="DEM", need_crs=True) as ds:
+        width, height = ds.width, ds.height
+    if min(width, height) < MIN_DEM_PX:
+        raise DataQualityError(
+            f"DEM {path} is {width} x {height} pixels: a DEM needs at least "
+            f"{MIN_DEM_PX} x {MIN_DEM_PX} to give terrain"
+        )
+
+
 def dem_terrain(
     path: str | os.PathLike[str], cfg: SynthConfig, site: Site, rng: np.random.Generator
 ) -> Terrain:
     """Terrain from a real DEM: resampled to 10 m, cropped to the preset's scene size.
 
-    A DEM in EPSG:3031 keeps its own location; any other DEM (or one without
-    CRS) is placed at ``site``, keeping its pixel size. Elevations are metres;
+    A DEM in EPSG:3031 keeps its own location; any other DEM is placed at
+    ``site``, keeping its pixel size (in metres through its CRS; a DEM
+    without CRS is refused by :func:`check_dem`). Elevations are metres;
     cells at or below 0 m become sea.
 
     Raises:
@@ -492,7 +514,8 @@ def dem_terrain(
         RasterReadError: not a readable raster, or corrupt data.
         DataQualityError: no valid elevation.
     """
-    with open_raster(path, what="DEM") as ds:
+    check_dem(path)
+    with open_raster(path, what="DEM", need_crs=True) as ds:
         try:
             band = ds.read(1, masked=True)
         except (RasterioIOError, ValueError) as exc:

@@ -17,6 +17,7 @@ described in :mod:`aeroloc.training.dataset`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -39,11 +40,11 @@ from aeroloc.errors import (
     MissingFileError,
     OutputError,
 )
-from aeroloc.files import atomic_output, read_gray, require_file, write_json
+from aeroloc.files import atomic_output, check_output_dir, read_gray, require_file, write_json
 from aeroloc.io.archive import Archive, read_archive, refuse_test_only
-from aeroloc.pipeline import LocateRequest
 from aeroloc.preprocess import AveragedHistogramThreshold, crop_frame, gray_histogram
 from aeroloc.preprocess.prepare import PreparedPair, prepare_request
+from aeroloc.request import LocateRequest
 from aeroloc.training.dataset import (
     MANIFEST_NAME,
     STORE_WINDOW_PX,
@@ -151,6 +152,8 @@ def build_dataset(
     roots = [Path(a).resolve() for a in archives]
     parsed = _read_archives(roots)
     root = Path(out)
+    check_output_dir(root, "dataset folder")
+    before = _existing(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -160,7 +163,36 @@ def build_dataset(
         raise DataQualityError(
             "no catalog photo has a truth record in " + ", ".join(str(r) for r in roots)
         )
-    thr = threshold if threshold is not None else _threshold_of(parsed, progress, total)
+    try:
+        return _build_all(
+            root,
+            parsed,
+            buffer_m,
+            thr_given=threshold,
+            max_nodata=max_nodata,
+            workers=workers,
+            progress=progress,
+            total=total,
+        )
+    except BaseException:
+        # Nothing half-built stays behind: what this run added is removed again.
+        _remove_new(root, before)
+        raise
+
+
+def _build_all(
+    root: Path,
+    parsed: Sequence[Archive],
+    buffer_m: float,
+    *,
+    thr_given: AveragedHistogramThreshold | None,
+    max_nodata: float,
+    workers: int,
+    progress: Progress | None,
+    total: int,
+) -> DatasetManifest:
+    """The body of :func:`build_dataset` once its inputs are checked."""
+    thr = thr_given if thr_given is not None else _threshold_of(parsed, progress, total)
     thr.save(root / THRESHOLD_NAME)
 
     jobs = [(a, rec) for a in parsed for rec in a.catalog if rec.photo_id in a.truth]
@@ -202,6 +234,31 @@ def _read_archives(roots: Sequence[Path]) -> list[Archive]:
             "build one dataset per CRS"
         )
     return parsed
+
+
+def _existing(root: Path) -> set[Path] | None:
+    """Every path under ``root`` now (None: ``root`` does not exist yet)."""
+    if not root.exists():
+        return None
+    return {root, *root.rglob("*")}
+
+
+def _remove_new(root: Path, before: set[Path] | None) -> None:
+    """Delete what appeared under ``root`` since :func:`_existing` (``root`` too if it is new)."""
+    if before is not None and not root.exists():
+        return
+    new = [
+        p for p in (root.rglob("*") if root.exists() else ()) if before is None or p not in before
+    ]
+    for p in sorted(new, key=lambda q: len(q.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            if p.is_dir() and not p.is_symlink():
+                p.rmdir()
+            else:
+                p.unlink()
+    if before is None:
+        with contextlib.suppress(OSError):
+            root.rmdir()
 
 
 def _manifest(

@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -327,10 +329,18 @@ def load_sample(manifest: DatasetManifest, index: int, *, verify: bool = False) 
     rec = manifest.samples[index]
     path = require_file(manifest.root / rec.file, f"sample {rec.sample_id}")
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise DataQualityError(f"sample file {path} is unreadable: {exc}") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataQualityError(
+            f"sample file {path} is corrupt ({exc}): rebuild the dataset with aeroloc triplets"
+        ) from None
+    missing = [k for k in ("photo", "aoi", "valid") if k not in arrays]
+    if missing:
+        raise DataQualityError(
+            f"sample file {path} lacks {', '.join(missing)}: rebuild the dataset with "
+            "aeroloc triplets"
+        )
     if verify and arrays_hash(arrays) != rec.sha256:
         raise DataQualityError(f"sample file {path} does not match its hash in the manifest")
     return Sample(
