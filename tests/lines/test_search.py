@@ -52,7 +52,11 @@ def test_shrunken_request_uses_the_line_heading_and_gsd(tmp_path: Path) -> None:
         transform=Affine(1000.0, 0, 390_000.0, 0, -1000.0, -980_000.0),
         crs=CRS,
     )
-    req = shrunken_request(pred, photo_path=tmp_path / "P0014.tif", references=[ref])
+    photo = write_geotiff(  # a request checks that its photo reads (a textured scan)
+        tmp_path / "P0014.tif",
+        np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8),
+    )
+    req = shrunken_request(pred, photo_path=photo, references=[ref])
     assert req.photo_id == "P0014"
     assert req.azimuth_deg == pytest.approx(32.0)
     assert req.gsd_m == pytest.approx(2.0) and req.ground_size_m is None
@@ -65,7 +69,7 @@ def test_shrunken_request_uses_the_line_heading_and_gsd(tmp_path: Path) -> None:
         crs="EPSG:32719",
     )
     with pytest.raises(CRSError, match="flight line in EPSG:3031"):
-        shrunken_request(pred, photo_path=tmp_path / "P0014.tif", references=[other])
+        shrunken_request(pred, photo_path=photo, references=[other])
 
 
 def test_shrunken_aoi_on_the_synthetic_line_holds_the_truth(

@@ -81,6 +81,7 @@ def test_bad_dem_inputs(tmp_path: Path) -> None:
         make_archive(tmp_path / "o3", seed=0, preset="tiny", dem=small)
     empty = tmp_path / "empty.tif"
     profile = {"driver": "GTiff", "width": 8, "height": 8, "count": 1, "dtype": "float32"}
+    profile |= {"crs": "EPSG:32633", "transform": rasterio.transform.from_origin(0, 80, 10, 10)}
     with rasterio.open(empty, "w", nodata=-9999.0, **profile) as ds:
         ds.write(np.full((1, 8, 8), -9999.0, np.float32))
     with pytest.raises(DataQualityError, match="no valid elevation"):

@@ -125,7 +125,7 @@ class Heatmap:
         """
         cx, cy = self.center_px(row, col)
         half = self.window_px * scale / 2
-        turn = Affine.translation(cx, cy) * Affine.rotation(offset_deg)
+        turn = Affine.translation(cx, cy) @ Affine.rotation(offset_deg)
         corners = [
             turn @ (dx, dy)
             for dx, dy in ((-half, -half), (half, -half), (half, half), (-half, half))

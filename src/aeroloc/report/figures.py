@@ -126,7 +126,10 @@ def read_overview(
                 bands, window=window, out_shape=(len(bands), *shape),
                 resampling=Resampling.average, masked=True,
             )  # fmt: skip
-            transform = src.window_transform(window) @ Affine.scale(
+            # the window's own transform, composed here (rasterio's
+            # window_transform multiplies Affines with the deprecated ``*``)
+            origin = Affine.translation(window.col_off, window.row_off)
+            transform = src.transform @ origin @ Affine.scale(
                 window.width / shape[1], window.height / shape[0]
             )
     except (rasterio.errors.RasterioError, OSError) as exc:
