@@ -59,6 +59,11 @@ class PartialOverlapWarning(UserWarning):
     """Part of the AoI lies outside the reference data; those pixels are NaN."""
 
 
+# GEOS returns an empty polygon for a buffer far below the coordinates'
+# precision (1e-20 m around a 457 m footprint), so a buffer under 1 mm is none.
+_MIN_BUFFER_M = 1e-3
+
+
 @dataclass(frozen=True, kw_only=True)
 class AoIConfig:
     """How to build an AoI.
@@ -270,7 +275,7 @@ def build_aoi(record: PhotoRecord, config: AoIConfig | None = None) -> AoI:
     if azimuth is None:
         radius = math.hypot(width_m, height_m) / 2 + cfg.buffer_m
         polygon = Point(x, y).buffer(radius, quad_segs=32)
-    elif cfg.buffer_m > 0:
+    elif cfg.buffer_m >= _MIN_BUFFER_M:
         polygon = footprint.buffer(cfg.buffer_m, join_style="mitre", mitre_limit=2.0)
     else:
         polygon = footprint

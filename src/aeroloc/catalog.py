@@ -413,7 +413,7 @@ def _geopackage_problem(p: Path) -> str | None:
             n = con.execute("SELECT count(*) FROM gpkg_contents").fetchone()[0]
         finally:
             con.close()
-    except sqlite3.Error:
+    except (sqlite3.Error, UnicodeDecodeError):  # a damaged file: GDAL's reason stands
         return None
     if n == 0:
         return "a GeoPackage without layers: add a layer with one row per photo"

@@ -35,7 +35,7 @@ from aeroloc.evaluation.evaluate import (
     write_evaluation,
 )
 from aeroloc.evaluation.methods import MethodRow, method_markdown, method_summary
-from aeroloc.files import atomic_output, check_output_dir, remove_temp_files
+from aeroloc.files import atomic_output, check_output_dir, output_lock, remove_temp_files
 from aeroloc.heatmap.engines import HeatmapConfig
 from aeroloc.heatmap.poses import SINGLE_POSE, PoseGrid
 from aeroloc.io.archive import is_archive, read_archive
@@ -88,47 +88,52 @@ def run_demo(
     # buffer must not leave a synthetic archive behind.
     AoIConfig(buffer_m=buffer_m)
     verify_config = VerifyConfig(matcher=matcher, max_candidates=max_candidates) if verify else None
-    worker_model(model)  # loads (and caches) the model, or raises
-    for folder in (out, root, root / "photos", out / "evaluation"):
-        remove_temp_files(folder)  # left by a killed run
-    if not is_archive(root):
-        say(f"synthesising a {preset} archive (seed {seed}) into {root} ...")
-        make_archive(root, seed=seed, preset=preset, progress=say)
-    archive = read_archive(root)
-    label = model or "the shipped default model"
-    say(f"model: {label}")
-    results = out / "results"
-    jobs, crs = batch_jobs(BatchInputs(catalog=root), results)
-    spec = LocateSpec(
-        model=model,
-        buffer_m=buffer_m,
-        heatmap_config=HeatmapConfig(engine=engine, poses=poses or SINGLE_POSE),
-        verify=verify_config,
-        torch_threads=max(1, os.cpu_count() or 1),
-    )
-    batch = run_batch(
-        jobs,
-        spec,
-        BatchConfig(out_dir=results, workers=0),
-        crs=crs,
-        progress=lambda o: say(_progress(o)),
-        lines=LinesConfig(),
-    )
-    say(batch.describe())
-    folders = [j.out_dir for j in jobs if j.out_dir is not None]
-    evaluation, heatmaps = evaluate(archive.truth_path, folders)
-    write_evaluation(evaluation, heatmaps, out / "evaluation")
-    methods = method_summary(archive.truth_path, folders)
-    seconds = time.perf_counter() - t0
-    report = write_report(out, evaluation, label, seconds, buffer_m, methods=methods, batch=batch)
-    return DemoSummary(
-        out_dir=out,
-        evaluation=evaluation,
-        report=report,
-        seconds=seconds,
-        methods=methods,
-        batch=batch,
-    )
+    # One run at a time into ``out``; a killed run's temporary files are
+    # removed only under the lock.
+    with output_lock(out):
+        worker_model(model)  # loads (and caches) the model, or raises
+        for folder in (out, root, root / "photos", out / "evaluation"):
+            remove_temp_files(folder)  # left by a killed run
+        if not is_archive(root):
+            say(f"synthesising a {preset} archive (seed {seed}) into {root} ...")
+            make_archive(root, seed=seed, preset=preset, progress=say)
+        archive = read_archive(root)
+        label = model or "the shipped default model"
+        say(f"model: {label}")
+        results = out / "results"
+        jobs, crs = batch_jobs(BatchInputs(catalog=root), results)
+        spec = LocateSpec(
+            model=model,
+            buffer_m=buffer_m,
+            heatmap_config=HeatmapConfig(engine=engine, poses=poses or SINGLE_POSE),
+            verify=verify_config,
+            torch_threads=max(1, os.cpu_count() or 1),
+        )
+        batch = run_batch(
+            jobs,
+            spec,
+            BatchConfig(out_dir=results, workers=0),
+            crs=crs,
+            progress=lambda o: say(_progress(o)),
+            lines=LinesConfig(),
+        )
+        say(batch.describe())
+        folders = [j.out_dir for j in jobs if j.out_dir is not None]
+        evaluation, heatmaps = evaluate(archive.truth_path, folders)
+        write_evaluation(evaluation, heatmaps, out / "evaluation")
+        methods = method_summary(archive.truth_path, folders)
+        seconds = time.perf_counter() - t0
+        report = write_report(
+            out, evaluation, label, seconds, buffer_m, methods=methods, batch=batch
+        )
+        return DemoSummary(
+            out_dir=out,
+            evaluation=evaluation,
+            report=report,
+            seconds=seconds,
+            methods=methods,
+            batch=batch,
+        )
 
 
 def _progress(outcome: PhotoOutcome[PhotoReport]) -> str:

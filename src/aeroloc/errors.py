@@ -32,6 +32,10 @@ class OutputError(AeroLocError, OSError):
     """An output cannot be written (folder not writable, disk full...)."""
 
 
+class OutputInUseError(OutputError):
+    """An output folder is locked by another running aeroloc process."""
+
+
 class CRSError(InvalidInputError):
     """A CRS string is unknown, or a raster/vector that needs one has none."""
 

@@ -8,6 +8,8 @@ complete, so an interrupted run never leaves a half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -29,6 +31,7 @@ from aeroloc.errors import (
     InvalidInputError,
     MissingFileError,
     OutputError,
+    OutputInUseError,
     RasterReadError,
 )
 
@@ -91,6 +94,114 @@ def remove_temp_files(folder: str | os.PathLike[str]) -> int:
     if n:
         logger.info("removed %d unfinished temporary file(s) from %s", n, root)
     return n
+
+
+#: The lock file :func:`output_lock` keeps in an output folder while a run writes there.
+LOCK_NAME = ".aeroloc.lock"
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | os.PathLike[str], option: str = "--out") -> Iterator[Path]:
+    """Hold the exclusive lock of output ``folder`` for the ``with`` block; yield the folder.
+
+    The lock is an ``fcntl.flock`` on ``folder/.aeroloc.lock``, which holds the
+    owner's process id. The kernel drops the lock when its process dies, so a
+    lock file left by a killed run is stale: it is taken over with a warning
+    naming the dead process. The lock file is removed on exit (also on an
+    exception), and so is ``folder`` if this call created it and it is still
+    empty. Clean up temporary files (:func:`remove_temp_files`) only while
+    holding the lock: the other run's temporary files are its unfinished work.
+
+    Raises:
+        OutputInUseError: another process holds the lock.
+        OutputError: the folder or its lock file cannot be created.
+    """
+    root = Path(folder)
+    created = not root.exists()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {option} {root}: {exc.strerror or exc}") from exc
+    path = root / LOCK_NAME
+    try:
+        fd = _acquire(path, root, option)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                root.rmdir()
+        raise
+    try:
+        yield root
+    finally:
+        # Unlink before unlocking: a process waiting on this inode then sees
+        # that the path no longer names it and starts again (see _acquire).
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
+        if created:
+            with contextlib.suppress(OSError):
+                root.rmdir()
+
+
+def _acquire(path: Path, root: Path, option: str) -> int:
+    """Open and lock ``path``; return its descriptor, holding the lock with our pid in it."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot lock {option} {root}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            owner = _lock_owner(fd)
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise OutputError(f"cannot lock {option} {root}: {exc.strerror or exc}") from exc
+            who = f"pid {owner}" if owner is not None else "pid unknown"
+            raise OutputInUseError(
+                f"{option} {root} is in use by another aeroloc run ({who}): "
+                f"wait for it to finish, or choose another {option}"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # the previous owner removed the file while we waited for it
+            os.close(fd)
+            continue
+        previous = _lock_owner(fd)
+        if previous is not None and previous != os.getpid():
+            state = "still running, as another program" if _alive(previous) else "no longer running"
+            logger.warning(
+                "%s %s: taking over the lock of an aeroloc run that did not finish (pid %d, %s)",
+                option,
+                root,
+                previous,
+                state,
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+
+def _lock_owner(fd: int) -> int | None:
+    """The process id written in an open lock file, or None (empty, garbage)."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:

@@ -112,7 +112,7 @@ def locate(
     """
     # Everything that needs no model is checked first: torch and the model load
     # only once the command line and its files are known to be usable.
-    from aeroloc.files import remove_temp_files, require_file
+    from aeroloc.files import output_lock, remove_temp_files, require_file
     from aeroloc.request import request_from_bounds, request_from_catalog
 
     if photo is not None:
@@ -146,35 +146,40 @@ def locate(
     if rock_mask is not None:
         require_file(rock_mask, "rock mask")
     check_model_spec(model_spec)
-    remove_temp_files(out_dir)  # left by a killed run into the same folder
+    # One run at a time per folder, refused before torch loads; a killed run's
+    # temporary files are removed only under the lock, never a live run's.
+    with output_lock(out_dir):
+        remove_temp_files(out_dir)
 
-    from aeroloc.heatmap.engines import HeatmapConfig
-    from aeroloc.pipeline import load_model, locate_photo
-    from aeroloc.verify.walk import VerifyConfig
+        from aeroloc.heatmap.engines import HeatmapConfig
+        from aeroloc.pipeline import load_model, locate_photo
+        from aeroloc.verify.walk import VerifyConfig
 
-    verify_config = (
-        VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp) if verify else None
-    )
-    if matcher is not None:
-        check_matcher(matcher)  # before any work
-    model, label = load_model(model_spec)
-    logger.debug(
-        "locate %s: AoI %s, model %s, engine %s",
-        request.photo_id,
-        request.aoi.describe(),
-        label,
-        engine,
-    )
-    result = locate_photo(
-        request,
-        out_dir,
-        model=model,
-        model_label=label,
-        heatmap_config=HeatmapConfig(engine=engine, stride_fraction=stride_fraction, poses=poses),
-        max_candidates=max_candidates,
-        verify=verify_config,
-        warp=warp_settings,
-    )
+        verify_config = (
+            VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp) if verify else None
+        )
+        if matcher is not None:
+            check_matcher(matcher)  # before any work
+        model, label = load_model(model_spec)
+        logger.debug(
+            "locate %s: AoI %s, model %s, engine %s",
+            request.photo_id,
+            request.aoi.describe(),
+            label,
+            engine,
+        )
+        result = locate_photo(
+            request,
+            out_dir,
+            model=model,
+            model_label=label,
+            heatmap_config=HeatmapConfig(
+                engine=engine, stride_fraction=stride_fraction, poses=poses
+            ),
+            max_candidates=max_candidates,
+            verify=verify_config,
+            warp=warp_settings,
+        )
     if result is None:  # only when overwrite=False
         return
     report(_summary(request, result), result.paths())

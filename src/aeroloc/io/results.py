@@ -814,6 +814,11 @@ def read_result(path: str | os.PathLike[str]) -> LocateRecord:
         ) from None
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"{p} is not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"{p} is not a locate result: not UTF-8 text (byte {exc.start}); "
+            "is it a result.json written by aeroloc?"
+        ) from None
     if not isinstance(data, dict):
         raise InvalidInputError(
             f"{p} is not a locate result: expected a JSON object, found a {type(data).__name__}"
