@@ -129,8 +129,10 @@ def read_overview(
             # the window's own transform, composed here (rasterio's
             # window_transform multiplies Affines with the deprecated ``*``)
             origin = Affine.translation(window.col_off, window.row_off)
-            transform = src.transform @ origin @ Affine.scale(
-                window.width / shape[1], window.height / shape[0]
+            transform = (
+                src.transform
+                @ origin
+                @ Affine.scale(window.width / shape[1], window.height / shape[0])
             )
     except (rasterio.errors.RasterioError, OSError) as exc:
         logger.warning("report: cannot read the reference %s (%s)", reference, exc)
