@@ -91,3 +91,34 @@ def test_report_shows_the_methods_and_their_accuracy(tmp_path):
     assert "| accepted and correct | false accepts |" in text
     assert "| neighbour | 5 | 4 | 4 | 0 | 1 | 0 | 0 | 0 | 5 | 4.0 | 9.0 |" in text
     assert "| **all** | 9 | 7 | 7 | 0 |" in text
+
+
+def test_confidence_is_also_given_over_the_photos_searched_over_their_full_aoi(
+    tmp_path, monkeypatch
+):
+    import types
+
+    import aeroloc.demo as demo
+
+    methods = {"a": "search", "b": "neighbour", "c": "search"}
+    monkeypatch.setattr(demo, "has_result", lambda folder: True)
+    monkeypatch.setattr(
+        demo,
+        "read_result",
+        lambda folder: types.SimpleNamespace(photo_id=folder.name, method=methods[folder.name]),
+    )
+    ev = Evaluation(
+        rows=(
+            row("a", confidence_level=96.0),
+            row("b", confidence_level=40.0, recall_at_1=False),
+            row("c", confidence_level=98.0),
+        ),
+        hit_radius_m=None,
+    )
+    text = demo.full_aoi_sentence(ev, [tmp_path / p for p in methods])
+    assert "Only the 2 photos placed by a full-AoI search" in text
+    assert "**97.0 %**" in text and "recall@1 100%" in text and "The other 1 " in text
+    report = write_report(tmp_path, ev, "m", 1.0, 5000.0, full_aoi=text).read_text()
+    assert text in report
+    methods["b"] = "search"
+    assert demo.full_aoi_sentence(ev, [tmp_path / p for p in methods]) == ""

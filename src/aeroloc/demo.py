@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from aeroloc.aoi import AoIConfig
 from aeroloc.batch.config import BatchConfig, BatchInputs, LinesConfig
 from aeroloc.batch.loop import PhotoOutcome
@@ -39,6 +41,7 @@ from aeroloc.files import atomic_output, check_output_dir, output_lock, remove_t
 from aeroloc.heatmap.engines import HeatmapConfig
 from aeroloc.heatmap.poses import SINGLE_POSE, PoseGrid
 from aeroloc.io.archive import is_archive, read_archive
+from aeroloc.io.results import has_result, read_result
 from aeroloc.verify.walk import VerifyConfig
 
 DEMO_SEED = 100
@@ -124,7 +127,14 @@ def run_demo(
         methods = method_summary(archive.truth_path, folders)
         seconds = time.perf_counter() - t0
         report = write_report(
-            out, evaluation, label, seconds, buffer_m, methods=methods, batch=batch
+            out,
+            evaluation,
+            label,
+            seconds,
+            buffer_m,
+            methods=methods,
+            batch=batch,
+            full_aoi=full_aoi_sentence(evaluation, folders),
         )
         return DemoSummary(
             out_dir=out,
@@ -134,6 +144,40 @@ def run_demo(
             methods=methods,
             batch=batch,
         )
+
+
+def full_aoi_sentence(evaluation: Evaluation, folders: Sequence[Path]) -> str:
+    """The heatmap numbers over the photos whose heatmap covers their full AoI.
+
+    A photo placed by a neighbour or a prediction keeps the heatmap of its
+    small search window, where the percentile of the true window (the
+    confidence level) and the rank of the truth measure something else; only
+    photos placed by a full-AoI search (``method`` ``search``) compare with a
+    plain ``locate``. Empty when every photo was searched over its full AoI.
+    """
+    method = {}
+    for folder in folders:
+        if has_result(folder):
+            record = read_result(folder)
+            method[record.photo_id] = record.method
+    full = [r for r in evaluation.rows if method.get(r.photo_id) == "search"]
+    if len(full) == len(evaluation.rows):
+        return ""
+    if not full:
+        return (
+            "No photo was searched over its full AoI: the confidence levels above are "
+            "over the small windows around each photo's prediction or neighbour."
+        )
+    conf = float(np.mean([r.confidence_level for r in full]))
+    r1 = float(np.mean([bool(r.recall_at_1) for r in full]))
+    return (
+        f"The confidence level and recall above are over each photo's own heatmap. "
+        f"Only the {len(full)} photos placed by a full-AoI search have a heatmap over "
+        f"the whole AoI; over those, the mean confidence level is **{conf:.1f} %** and "
+        f"recall@1 {r1:.0%}. The other {len(evaluation.rows) - len(full)} were scored "
+        f"only in the small window around their prediction or neighbour, where the "
+        f"percentile of the true window says little."
+    )
 
 
 def _progress(outcome: PhotoOutcome[PhotoReport]) -> str:
@@ -157,8 +201,12 @@ def write_report(
     *,
     methods: Sequence[MethodRow] = (),
     batch: BatchSummary | None = None,
+    full_aoi: str = "",
 ) -> Path:
-    """``report.md``: summary, methods, line pictures, table, and each photo's heatmap."""
+    """``report.md``: summary, methods, line pictures, table, and each photo's heatmap.
+
+    ``full_aoi`` (from :func:`full_aoi_sentence`) follows the evaluation table.
+    """
     lines = [
         "# aeroloc demo",
         "",
@@ -168,6 +216,7 @@ def write_report(
         "",
         evaluation.to_markdown(),
         "",
+        *([full_aoi, ""] if full_aoi else []),
         *_methods_section(out, methods, batch),
         _picture_legend(evaluation.verified),
         "",
