@@ -28,6 +28,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from aeroloc.errors import (
     CRSError,
+    DataQualityError,
     InvalidInputError,
     MissingFileError,
     OutputError,
@@ -330,6 +331,19 @@ def read_gray(path: str | os.PathLike[str], *, what: str = "photo") -> np.ndarra
     arr = finite_or_nan(np.ma.filled(data.astype(np.float32), np.nan))
     gray = 0.299 * arr[0] + 0.587 * arr[1] + 0.114 * arr[2] if arr.shape[0] >= 3 else arr[0]
     return np.asarray(gray, dtype=np.float32)
+
+
+def require_photo_contrast(scan: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Raise :class:`DataQualityError` when a scan has no valid pixel or one value everywhere."""
+    finite = np.isfinite(scan)
+    if not finite.any():
+        raise DataQualityError(f"photo {path} has no valid pixel (all nodata)")
+    lo, hi = float(scan[finite].min()), float(scan[finite].max())
+    if hi - lo < 1e-6:
+        raise DataQualityError(
+            f"photo {path} is one constant value ({lo:g}) everywhere: "
+            "give the scanned photo, not a blank image"
+        )
 
 
 def finite_or_nan(data: np.ndarray) -> np.ndarray:

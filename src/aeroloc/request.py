@@ -28,8 +28,8 @@ from aeroloc.aoi import (
     check_projected,
 )
 from aeroloc.catalog import CatalogQuery, PhotoRecord, parse_column_map, read_catalog
-from aeroloc.errors import CatalogError, DataQualityError, InvalidInputError, RasterReadError
-from aeroloc.files import finite_or_nan, open_raster, read_gray
+from aeroloc.errors import CatalogError, InvalidInputError, RasterReadError
+from aeroloc.files import finite_or_nan, open_raster, read_gray, require_photo_contrast
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,16 +205,7 @@ def check_photo(path: str | os.PathLike[str]) -> Path:
     values = finite_or_nan(np.ma.filled(view.astype(np.float32), np.nan))
     if np.isfinite(values).any() and np.nanmax(values) - np.nanmin(values) >= 1e-6:
         return p
-    scan = read_gray(p, what="photo")
-    finite = np.isfinite(scan)
-    if not finite.any():
-        raise DataQualityError(f"photo {p} has no valid pixel (all nodata)")
-    lo, hi = float(scan[finite].min()), float(scan[finite].max())
-    if hi - lo < 1e-6:
-        raise DataQualityError(
-            f"photo {p} is one constant value ({lo:g}) everywhere: "
-            "give the scanned photo, not a blank image"
-        )
+    require_photo_contrast(read_gray(p, what="photo"), p)
     return p
 
 

@@ -73,8 +73,10 @@ def test_arbitrary_rows_give_a_catalog_or_an_aeroloc_error(tmp_path, table):
         catalog = read_catalog(path)
     except AeroLocError as exc:
         event(f"refused: {type(exc).__name__}")
+        assert str(exc).strip(), "a refusal must say why"
         return
     event("read")
+    assert len(catalog.records) <= len(table[1])  # at most one record per row
     _check(catalog)
 
 

@@ -41,7 +41,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
@@ -180,8 +180,30 @@ class TablePaths:
     csv: Path
 
 
+class TablePhoto(Protocol):
+    """What a table row needs of a photo: a catalog :class:`PhotoRecord` has it."""
+
+    @property
+    def photo_id(self) -> str: ...
+
+    @property
+    def flight_line(self) -> str | None: ...
+
+    @property
+    def frame(self) -> int | None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class FolderPhoto:
+    """A photo known only by its folder (no catalog at hand): no line, no frame."""
+
+    photo_id: str
+    flight_line: str | None = None
+    frame: int | None = None
+
+
 def collect_results(
-    results_dir: str | os.PathLike[str], photos: Sequence[PhotoRecord], *, crs: str
+    results_dir: str | os.PathLike[str], photos: Sequence[TablePhoto], *, crs: str
 ) -> ResultsTable:
     """The table of ``results_dir/<photo_id>/`` for every photo of ``photos``, from disk.
 
@@ -200,7 +222,7 @@ def collect_results(
     return ResultsTable(footprints=tuple(rows), gcps=tuple(gcps), crs=parse_crs(crs).to_wkt())
 
 
-def _photo(root: Path, rec: PhotoRecord) -> tuple[FootprintRow, list[GcpRow]]:
+def _photo(root: Path, rec: TablePhoto) -> tuple[FootprintRow, list[GcpRow]]:
     folder = root / rec.photo_id
     base: dict[str, Any] = {
         "photo_id": rec.photo_id,

@@ -30,7 +30,7 @@ from affine import Affine
 
 from aeroloc.aoi import AoI, AoIRaster, crop_reference
 from aeroloc.errors import DataQualityError, InvalidInputError
-from aeroloc.files import read_gray
+from aeroloc.files import read_gray, require_photo_contrast
 from aeroloc.preprocess.binarize import AveragedHistogramThreshold
 from aeroloc.preprocess.enhance import (
     EnhanceConfig,
@@ -232,16 +232,8 @@ def crop_photo(
         DataQualityError: the photo has no valid pixel, or is one value everywhere.
     """
     scan = read_gray(photo_path, what="photo")
-    finite = np.isfinite(scan)
-    if not finite.any():
-        raise DataQualityError(f"photo {photo_path} has no valid pixel (all nodata)")
-    lo, hi = float(scan[finite].min()), float(scan[finite].max())
-    if hi - lo < 1e-6:
-        raise DataQualityError(
-            f"photo {photo_path} is one constant value ({lo:g}) everywhere: "
-            "give the scanned photo, not a blank image"
-        )
-    if not finite.all():
+    require_photo_contrast(scan, photo_path)
+    if not np.isfinite(scan).all():
         scan = np.nan_to_num(scan, nan=float(np.nanmedian(scan)))
     image, frame = crop_frame(scan, frame_config)
     return CroppedPhoto(scan=scan, image=image, frame=frame)

@@ -25,7 +25,13 @@ from aeroloc.errors import AeroLocError, InvalidInputError
 from aeroloc.files import parse_crs
 from aeroloc.io.failures import has_failure
 from aeroloc.io.results import has_result, read_result
-from aeroloc.io.table import FOOTPRINT_LAYER, GPKG_FILE, FootprintRow, collect_results
+from aeroloc.io.table import (
+    FOOTPRINT_LAYER,
+    GPKG_FILE,
+    FolderPhoto,
+    FootprintRow,
+    collect_results,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,13 +132,9 @@ def _photo_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and (has_result(p) or has_failure(p)))
 
 
-def _photos_on_disk(root: Path) -> list[PhotoRecord]:
-    """One record per photo folder (id = folder name). ``collect_results`` reads only the
-    id, line and frame of a record, so the camera centre is a placeholder."""
-    records = []
-    for folder in _photo_folders(root):
-        records.append(PhotoRecord(photo_id=folder.name, x=0.0, y=0.0, crs=CRS.from_epsg(4326)))
-    return records
+def _photos_on_disk(root: Path) -> list[FolderPhoto]:
+    """One photo per photo folder (id = folder name; no catalog, so no line or frame)."""
+    return [FolderPhoto(photo_id=folder.name) for folder in _photo_folders(root)]
 
 
 def _first_result(root: Path) -> Any:
