@@ -530,7 +530,7 @@ def landsat_scene(group: Group, rng: np.random.Generator) -> Scene:
         ref = ds.read(1, window=win)
         ref_grid = Grid(transform=ds.window_transform(win), shape=ref.shape)
     # row 77 valid on the reference grid (both scenes lie on one 30 m grid)
-    col0, row0 = (~a_grid.transform) * (ref_grid.transform.c, ref_grid.transform.f)
+    col0, row0 = (~a_grid.transform) @ (ref_grid.transform.c, ref_grid.transform.f)
     c0, r0 = round(col0), round(row0)
     a_on_ref = a[r0 : r0 + ref.shape[0], c0 : c0 + ref.shape[1]]
     both = (ref > 0) & (a_on_ref > 0)

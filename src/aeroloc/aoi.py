@@ -391,6 +391,7 @@ def crop_reference(
     *,
     resolution_m: float | None = None,
     resampling: str = "bilinear",
+    warn_partial: bool = True,
 ) -> AoIRaster:
     """Read the AoI from one or more reference rasters onto one north-up grid.
 
@@ -407,6 +408,9 @@ def crop_reference(
         aoi: area of interest.
         resolution_m: output pixel size (m); default: the first reference's.
         resampling: rasterio resampling name used when warping.
+        warn_partial: warn when part of the AoI has no data. Callers that
+            expect it pass False rather than filtering warnings, which is not
+            thread-safe (``warnings.catch_warnings`` changes global state).
 
     Returns:
         AoIRaster with ``[B x H x W]`` float32 data, NaN outside the data.
@@ -470,7 +474,7 @@ def crop_reference(
             f"{result.resolution_m:g} m (at least {MIN_VALID_PIXELS} needed): the reference "
             "is too small or too coarse for this AoI"
         )
-    if valid < 1.0:
+    if valid < 1.0 and warn_partial:
         warnings.warn(
             f"{1.0 - valid:.1%} of AoI {aoi.describe()} lies outside reference {names} "
             "(or on its nodata); those pixels are NaN",

@@ -379,7 +379,12 @@ def _read_csv(p: Path) -> pd.DataFrame:
         table = pd.read_csv(
             p, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig"
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise CatalogError(
+            f"catalog {p} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}): save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CatalogError(f"cannot read catalog {p} as CSV: {reason}") from exc
     table.columns = [str(c).strip() for c in table.columns]

@@ -225,15 +225,46 @@ def _json_default(obj: Any) -> Any:
 def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     """Return ``path`` as a Path, or raise :class:`MissingFileError` naming ``what``.
 
-    A folder where a file is expected is :class:`InvalidInputError` (it exists:
-    "not found" would name the wrong problem).
+    A folder where a file is expected, or an empty file, is
+    :class:`InvalidInputError` (it exists: "not found" or a reader's "not a
+    supported format" would name the wrong problem).
     """
     p = Path(path)
     if p.is_dir():
         raise InvalidInputError(f"{what} {p} is a folder: give the file itself")
     if not p.is_file():
         raise MissingFileError(f"{what} not found: {p}")
+    if p.stat().st_size == 0:
+        raise InvalidInputError(f"{what} {p} is empty (0 bytes): an interrupted copy or download?")
     return p
+
+
+def read_vector_info(
+    path: str | os.PathLike[str], what: str, *, layer: str | int | None = None
+) -> dict[str, Any]:
+    """``pyogrio.read_info`` of a vector file, or a one-line error naming ``what``.
+
+    Cheap (no feature is read), so commands call it before any heavy work.
+
+    Raises:
+        MissingFileError, InvalidInputError: missing, a folder, empty or not a
+            readable vector layer (a GeoPackage without layers included).
+        CRSError: the layer has no CRS.
+    """
+    import pyogrio
+    from pyogrio.errors import DataLayerError, DataSourceError
+
+    p = require_file(path, what)
+    try:
+        info: dict[str, Any] = pyogrio.read_info(p, layer=layer)
+    except (DataSourceError, DataLayerError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "no layers" in reason.lower() or "not recognized" in reason.lower():
+            reason = "not a vector file with a layer (GeoPackage, shapefile, GeoJSON...)"
+        raise InvalidInputError(f"cannot read {what} {p}: {reason}") from exc
+    if not info.get("crs"):
+        raise CRSError(f"{what} {p} have no CRS: assign one (e.g. ogr2ogr -a_srs EPSG:3031)")
+    return info
 
 
 def check_output_dir(path: str | os.PathLike[str], option: str = "--out") -> Path:

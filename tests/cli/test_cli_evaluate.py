@@ -13,11 +13,11 @@ from aeroloc.cli import cli
     ("make_folder", "message"),
     [(False, "results folder not found:"), (True, "no result.json under")],
 )
-def test_missing_results_exit_2_with_one_line(tmp_path, make_folder, message):
+def test_missing_results_exit_2_with_one_line(archive, tmp_path, make_folder, message):
     results = tmp_path / "results"
     if make_folder:
         (results / "photo-1").mkdir(parents=True)
-    argv = ["evaluate", "--truth", str(tmp_path), "--results", str(results)]
+    argv = ["evaluate", "--truth", str(archive), "--results", str(results)]
     result = CliRunner().invoke(cli, [*argv, "--out", str(tmp_path / "ev")])
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == f"aeroloc: error: {message} {results}"

@@ -1,4 +1,4 @@
-"""``aeroloc locate`` and ``aeroloc demo`` into a folder another run holds: refused, exit 2."""
+"""``aeroloc locate``, ``demo`` and ``batch`` into a folder another run holds: refused, exit 2."""
 
 from __future__ import annotations
 
@@ -29,3 +29,15 @@ def test_demo_into_a_locked_folder_is_refused_in_one_line(tmp_path):
         result = run("demo", "--out", out, "--no-verify")
         assert_one_line_error(result, "is in use by another aeroloc run", "choose another --out")
         assert [p.name for p in out.iterdir()] == [LOCK_NAME]  # no archive was synthesised
+
+
+def test_batch_into_a_locked_folder_is_refused_and_leaves_its_files_alone(archive, tmp_path):
+    out = tmp_path / "batch"
+    out.mkdir()
+    other = out / ".results.abcd1234.tmp.gpkg"  # the running batch's unfinished table
+    other.write_bytes(b"partial")
+    with output_lock(out):
+        result = run("batch", archive, "--out", out, "--workers", "0", "--no-verify")
+        assert_one_line_error(result, f"--out {out} is in use by another aeroloc run")
+        assert other.read_bytes() == b"partial"
+        assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_NAME, other.name])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,31 @@ def test_verbose_and_quiet_exclude_each_other():
     result = CliRunner().invoke(cli, ["-v", "-q", "synth", "--out", "x"])
     assert result.exit_code == 2
     assert "exclude each other" in result.output
+
+
+@pytest.fixture
+def warning_synth(monkeypatch):
+    """``aeroloc synth`` whose archive maker raises one user warning and one library deprecation."""
+
+    def make_archive(out_dir, *, seed, preset, dem, progress):
+        warnings.warn("Use `@` matmul instead of `*`", PendingDeprecationWarning, stacklevel=1)
+        warnings.warn("30% of the AoI is nodata", UserWarning, stacklevel=1)
+        return _Manifest()
+
+    monkeypatch.setattr("aeroloc.synth.make_archive", make_archive)
+    return lambda *flags: run(*flags, "synth", "--out", "arch", "--seed", "3", "--preset", "tiny")
+
+
+def test_a_library_deprecation_warning_is_not_shown_to_the_user(warning_synth):
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        result = warning_synth()
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == ["aeroloc: warning: 30% of the AoI is nodata"]
+
+
+def test_verbose_shows_a_library_deprecation_warning(warning_synth):
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        result = warning_synth("-v")
+    assert "PendingDeprecationWarning: Use `@` matmul" in result.stderr

@@ -176,8 +176,10 @@ def batch_jobs(inputs: BatchInputs, out_dir: Path) -> tuple[tuple[PhotoJob, ...]
 
 
 def _reference_crs(references: Sequence[Path]) -> str:
+    from aeroloc.aoi import check_projected
+
     with open_raster(references[0], what="reference raster", need_crs=True) as ds:
-        return str(ds.crs.to_string())
+        return str(check_projected(ds.crs, f"reference raster {references[0]}").to_string())
 
 
 def _check_jobs(jobs: Sequence[PhotoJob]) -> None:

@@ -129,47 +129,61 @@ def batch(
     config = BatchConfig(
         out_dir=out_dir, workers=workers, scheduler=scheduler, retry_failed=retry_failed
     )
-    _check_writable(out_dir)
+    _check_not_a_file(out_dir)
     poses = pose_grid(heading_search, heading_step, scale_search)
     if max_candidates < 1 or max_verify < 1:
         raise InvalidInputError("--candidates and --max-candidates must be ≥ 1")
     if matcher is not None:
         check_matcher(matcher)  # the matcher registry imports torch: after the cheap checks
+    if model_spec is not None:
+        from aeroloc.pipeline import load_model
 
-    from aeroloc.batch.run import batch_jobs, run_batch, torch_threads_for
-    from aeroloc.batch.worker import LocateSpec
-    from aeroloc.heatmap.engines import HeatmapConfig
-    from aeroloc.verify.walk import VerifyConfig
+        load_model(model_spec)  # a bad --model fails here once, not in every photo
 
-    inputs = BatchInputs(
-        catalog=catalog,
-        references=references,
-        rock_mask=rock_mask,
-        columns=columns,
-        catalog_crs=catalog_crs,
-    )
-    jobs, crs = batch_jobs(inputs, out_dir)
-    spec = LocateSpec(
-        model=model_spec,
-        buffer_m=buffer_m,
-        heatmap_config=HeatmapConfig(engine=engine, stride_fraction=stride_fraction, poses=poses),
-        verify=(
-            VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp) if verify else None
-        ),
-        max_candidates=max_candidates,
-        torch_threads=torch_threads_for(config),
-    )
-    quiet = bool(click.get_current_context().meta.get(QUIET_KEY, False))
-    with _ProgressBar(jobs, config, disable=quiet) as bar:
-        summary = run_batch(
-            jobs,
-            spec,
-            config,
-            crs=crs,
-            progress=bar.update,
-            lines=LinesConfig() if use_lines else None,
+    from aeroloc.files import output_lock
+
+    # Two batches writing one --out would locate the same photos twice and
+    # race on results.gpkg: the second is refused while the first holds the lock.
+    with output_lock(out_dir):
+        _check_writable(out_dir)
+        from aeroloc.batch.run import batch_jobs, run_batch, torch_threads_for
+        from aeroloc.batch.worker import LocateSpec
+        from aeroloc.heatmap.engines import HeatmapConfig
+        from aeroloc.verify.walk import VerifyConfig
+
+        inputs = BatchInputs(
+            catalog=catalog,
+            references=references,
+            rock_mask=rock_mask,
+            columns=columns,
+            catalog_crs=catalog_crs,
         )
-    click.echo(summary.describe())
+        jobs, crs = batch_jobs(inputs, out_dir)
+        spec = LocateSpec(
+            model=model_spec,
+            buffer_m=buffer_m,
+            heatmap_config=HeatmapConfig(
+                engine=engine, stride_fraction=stride_fraction, poses=poses
+            ),
+            verify=(
+                VerifyConfig(matcher=matcher, max_candidates=max_verify, warp=warp)
+                if verify
+                else None
+            ),
+            max_candidates=max_candidates,
+            torch_threads=torch_threads_for(config),
+        )
+        quiet = bool(click.get_current_context().meta.get(QUIET_KEY, False))
+        with _ProgressBar(jobs, config, disable=quiet) as bar:
+            summary = run_batch(
+                jobs,
+                spec,
+                config,
+                crs=crs,
+                progress=bar.update,
+                lines=LinesConfig() if use_lines else None,
+            )
+        click.echo(summary.describe())
 
 
 def _check_inputs(catalog: Path, references: tuple[Path, ...], rock_mask: Path | None) -> None:
@@ -186,18 +200,20 @@ def _check_inputs(catalog: Path, references: tuple[Path, ...], rock_mask: Path |
             raise MissingFileError(f"reference raster not found: {ref}")
     if not references and not catalog.is_dir():
         raise InvalidInputError(f"{catalog} is a catalog file: give --reference REF.tif")
-    if rock_mask is not None and not rock_mask.is_file():
-        raise MissingFileError(f"rock mask not found: {rock_mask}")
+    if rock_mask is not None:
+        from aeroloc.files import read_vector_info
+
+        read_vector_info(rock_mask, "rock mask")
+
+
+def _check_not_a_file(out_dir: Path) -> None:
+    """Refuse an ``out_dir`` that is a file, before any work."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out {out_dir} exists and is not a folder")
 
 
 def _check_writable(out_dir: Path) -> None:
-    """Create ``out_dir`` and make sure files can be written into it."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"--out {out_dir} exists and is not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create --out {out_dir}: {exc.strerror or exc}") from exc
+    """Make sure files can be written into ``out_dir`` (which the output lock created)."""
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise OutputError(f"--out {out_dir} is not writable")
 

@@ -47,9 +47,11 @@ def evaluate(
     """
     from aeroloc.evaluation.evaluate import evaluate as run_evaluate
     from aeroloc.evaluation.evaluate import write_evaluation
+    from aeroloc.io.archive import read_truth
 
+    truth = read_truth(truth_path)  # first: a bad --truth is named as such
     folders = _result_folders(result_dirs)
-    evaluation, heatmaps = run_evaluate(truth_path, folders, hit_radius_m=hit_radius_m)
+    evaluation, heatmaps = run_evaluate(truth, folders, hit_radius_m=hit_radius_m)
     paths = write_evaluation(evaluation, heatmaps, out_dir)
     click.echo(evaluation.to_markdown())
     report("evaluation written:", paths)

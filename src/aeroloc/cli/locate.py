@@ -112,7 +112,7 @@ def locate(
     """
     # Everything that needs no model is checked first: torch and the model load
     # only once the command line and its files are known to be usable.
-    from aeroloc.files import output_lock, remove_temp_files, require_file
+    from aeroloc.files import output_lock, read_vector_info, remove_temp_files, require_file
     from aeroloc.request import request_from_bounds, request_from_catalog
 
     if photo is not None:
@@ -144,7 +144,7 @@ def locate(
             rock_mask_path=rock_mask,
         )
     if rock_mask is not None:
-        require_file(rock_mask, "rock mask")
+        read_vector_info(rock_mask, "rock mask")
     check_model_spec(model_spec)
     # One run at a time per folder, refused before torch loads; a killed run's
     # temporary files are removed only under the lock, never a live run's.

@@ -47,6 +47,10 @@ class AeroLocGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
 
 
+#: Warning classes meant for developers; ``-v`` shows them, the default log does not.
+_DEVELOPER_WARNINGS: tuple[type[Warning], ...] = (DeprecationWarning, PendingDeprecationWarning)
+
+
 class _EchoHandler(logging.Handler):
     """Log records as ``aeroloc: message`` lines on the current stderr (via click)."""
 
@@ -61,7 +65,8 @@ def configure_logging(ctx: click.Context, *, verbose: int, quiet: bool) -> None:
     """Level and stderr handler of the ``aeroloc`` logger until ``ctx`` closes.
 
     Default INFO; ``-v`` DEBUG; ``-q`` WARNING (and no progress messages).
-    Python warnings are shown as one ``aeroloc: warning: ...`` line each.
+    Python warnings are shown as one ``aeroloc: warning: ...`` line each;
+    libraries' deprecation warnings only with ``-v``.
     The logger's previous level and handlers are restored afterwards, so
     invoking the CLI in-process (tests, notebooks) leaves logging as it was.
     """
@@ -80,6 +85,11 @@ def configure_logging(ctx: click.Context, *, verbose: int, quiet: bool) -> None:
     def show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
         # One readable line, not Python's file:line and source line.
         text = " ".join(str(message).split())
+        if issubclass(category, _DEVELOPER_WARNINGS):
+            # A library's API deprecation (affine's `*` in rasterio, say) is
+            # nothing a user can act on: debug log only.
+            logger.debug("warning: %s: %s", category.__name__, text)
+            return
         logger.warning("warning: %s", text)
 
     warnings.showwarning = show_warning

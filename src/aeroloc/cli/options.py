@@ -64,6 +64,27 @@ def non_negative_number(ctx: click.Context, param: click.Parameter, value: float
     return value
 
 
+def finite_number(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
+    """Click callback: a finite number (or None), else a one-line ConfigError at once."""
+    if value is not None and not math.isfinite(value):
+        raise ConfigError(f"{_name(param)} must be a finite number, got {value:g}")
+    return value
+
+
+def positive_integer(ctx: click.Context, param: click.Parameter, value: int | None) -> Any:
+    """Click callback: an integer >= 1 (or None), else a one-line ConfigError at once."""
+    if value is not None and value < 1:
+        raise ConfigError(f"{_name(param)} must be an integer >= 1, got {value}")
+    return value
+
+
+def fraction(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
+    """Click callback: a number in (0, 1] (or None), else a one-line ConfigError at once."""
+    if value is not None and not (math.isfinite(value) and 0 < value <= 1):
+        raise ConfigError(f"{_name(param)} must be a fraction in (0, 1], got {value:g}")
+    return value
+
+
 def output_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Any:
     """Click callback: an output folder that can be written (see
     :func:`aeroloc.files.check_output_dir`), checked before any work."""
@@ -184,7 +205,9 @@ def buffer_option(*, default: float | None, help: str | None = None) -> Decorato
 
 def azimuth_option(help: str) -> Decorator:
     """``--azimuth-deg``: the flight heading, overriding the catalog's."""
-    return click.option("--azimuth-deg", type=float, default=None, help=help)
+    return click.option(
+        "--azimuth-deg", type=float, default=None, callback=finite_number, help=help
+    )
 
 
 def rock_mask_option(help: str) -> Decorator:
@@ -258,6 +281,7 @@ def search_options(*, max_verify: int, per_photo: str) -> Decorator:
             "max_verify",
             type=int,
             default=max_verify,
+            callback=positive_integer,
             show_default=True,
             help="Verify at most this many candidates, best first (stops at the first accepted).",
         ),
@@ -269,6 +293,7 @@ stride_option = click.option(
     "stride_fraction",
     type=float,
     default=0.25,
+    callback=fraction,
     show_default=True,
     help="Window step as a fraction of the window.",
 )
@@ -277,6 +302,7 @@ candidates_option = click.option(
     "max_candidates",
     type=int,
     default=20,
+    callback=positive_integer,
     show_default=True,
     help="Candidates kept from the heatmap (ranked, in result.json and candidates.gpkg).",
 )

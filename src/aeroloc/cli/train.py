@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aeroloc.cli.options import PATH, output_file
+from aeroloc.cli.options import PATH, output_file, positive_integer, positive_number
 
 
 @click.command()
@@ -25,17 +25,17 @@ from aeroloc.cli.options import PATH, output_file
     callback=output_file,
     help="Checkpoint file to write (.pt).",
 )
-@click.option("--epochs", type=int, default=None)
+@click.option("--epochs", type=int, default=None, callback=positive_integer)
 @click.option("--seed", type=int, default=None)
 @click.option("--resume", type=PATH, default=None, help="Checkpoint to continue from.")
-@click.option("--lr", type=float, default=None)
-@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None, callback=positive_number)
+@click.option("--batch-size", type=int, default=None, callback=positive_integer)
 @click.option(
     "--weights",
     default="preset",
     help="imagenet, none (random init), a path, or preset (the model's default).",
 )
-@click.option("--threads", type=int, default=None)
+@click.option("--threads", type=int, default=None, callback=positive_integer)
 @click.option(
     "--loss",
     type=click.Choice(["metric", "rank"]),

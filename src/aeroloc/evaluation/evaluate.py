@@ -36,7 +36,7 @@ from aeroloc.errors import InvalidInputError
 from aeroloc.evaluation.metrics import heatmap_truth, rank_of_truth, recall_at
 from aeroloc.files import atomic_output, write_png
 from aeroloc.heatmap.grid import Heatmap
-from aeroloc.io.archive import TruthRecord, read_truth
+from aeroloc.io.archive import Truth, TruthRecord, read_truth
 from aeroloc.io.results import LocateRecord, heatmap_from_result, read_result
 
 RECALL_KS = (1, 5, 10)
@@ -341,7 +341,7 @@ def _float(v: Any) -> float:
 
 
 def evaluate(
-    truth_path: str | os.PathLike[str],
+    truth_path: str | os.PathLike[str] | Truth,
     result_dirs: Sequence[str | os.PathLike[str]],
     *,
     hit_radius_m: float | None = None,
@@ -349,14 +349,14 @@ def evaluate(
     """Evaluate locate result folders against a truth file.
 
     Args:
-        truth_path: ``truth.json`` (or the archive folder).
+        truth_path: ``truth.json`` (or the archive folder), or the truth read already.
         result_dirs: folders written by ``aeroloc locate`` (each with result.json).
         hit_radius_m: distance that counts as found; default half the window's
             ground size of each photo.
     """
     if hit_radius_m is not None and not (math.isfinite(hit_radius_m) and hit_radius_m > 0):
         raise InvalidInputError(f"hit_radius_m must be a positive number, got {hit_radius_m}")
-    truth = read_truth(truth_path).photos
+    truth = (truth_path if isinstance(truth_path, Truth) else read_truth(truth_path)).photos
     rows: list[PhotoEvaluation] = []
     heatmaps: list[Heatmap] = []
     for folder in result_dirs:

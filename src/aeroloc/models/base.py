@@ -473,18 +473,18 @@ def torch_load(path: Path, *, what: str) -> Any:
                 "aeroloc never loads since they can run code: give a file written by aeroloc "
                 "or torch.save(state_dict)"
             ) from None
-        raise ModelError(
-            f"cannot read {what} {path}: not a PyTorch file ({_first_line(exc)})"
-        ) from None
-    except Exception as exc:  # torch raises many types for a non-torch file
-        raise ModelError(
-            f"cannot read {what} {path}: not a PyTorch file ({_first_line(exc)})"
-        ) from None
+        raise ModelError(_not_torch(what, path)) from None
+    except Exception:  # torch raises many types for a non-torch file
+        # torch's own message advises loading with weights_only=False, which
+        # would run the file's code: never pass that on.
+        raise ModelError(_not_torch(what, path)) from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _not_torch(what: str, path: str | Path) -> str:
+    return (
+        f"cannot read {what} {path}: not a PyTorch file (not an aeroloc checkpoint): "
+        "give a .pt file written by aeroloc train or torch.save"
+    )
 
 
 def read_weights_file(path: str | Path, *, what: str) -> dict[str, Tensor]:

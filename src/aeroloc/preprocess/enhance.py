@@ -27,6 +27,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ from rasterio.crs import CRS
 from scipy import ndimage
 
 from aeroloc.errors import CRSError, DataQualityError, InvalidInputError
-from aeroloc.files import parse_crs, require_file
+from aeroloc.files import parse_crs, read_vector_info
 from aeroloc.preprocess._checks import bands_3d, fraction, grid_shape_hw, image_2d, positive_number
 
 #: ITU-R BT.601 luma weights (the weights of OpenCV, PIL and aeroloc.files.read_gray).
@@ -304,13 +305,8 @@ def _read_polygons(
     from pyogrio.errors import DataLayerError, DataSourceError
     from rasterio.warp import transform_bounds
 
-    p = require_file(path, "rock polygon file")
-    try:
-        info = pyogrio.read_info(p, layer=layer)
-    except (DataSourceError, DataLayerError, ValueError) as exc:
-        raise InvalidInputError(f"cannot read rock polygons {p}: {exc}") from exc
-    if not info.get("crs"):
-        raise CRSError(f"rock polygons {p} have no CRS: assign one (e.g. ogr2ogr -a_srs EPSG:3031)")
+    p = Path(path)
+    info = read_vector_info(p, "rock polygons", layer=layer)
     file_crs = parse_crs(info["crs"])
     if info.get("total_bounds") is not None:
         _check_plausible_bounds(file_crs, info["total_bounds"], f"rock polygons {p}")

@@ -239,9 +239,12 @@ def crop_photo(
     return CroppedPhoto(scan=scan, image=image, frame=frame)
 
 
-def request_aoi(request: PhotoRequest) -> AoIRaster:
-    """The references cropped to the request's AoI, as the one gray band (:func:`gray_aoi`)."""
-    return gray_aoi(crop_reference(request.references, request.aoi))
+def request_aoi(request: PhotoRequest, *, warn_partial: bool = True) -> AoIRaster:
+    """The references cropped to the request's AoI, as the one gray band (:func:`gray_aoi`).
+
+    ``warn_partial``: see :func:`~aeroloc.aoi.crop_reference`.
+    """
+    return gray_aoi(crop_reference(request.references, request.aoi, warn_partial=warn_partial))
 
 
 def prepare_request(
@@ -249,6 +252,7 @@ def prepare_request(
     *,
     threshold: AveragedHistogramThreshold | None = None,
     timings: dict[str, float] | None = None,
+    warn_partial: bool = True,
 ) -> tuple[AoIRaster, PreparedPair]:
     """The reference cropped to the request's AoI (gray), and photo and AoI prepared as locate does.
 
@@ -256,9 +260,10 @@ def prepare_request(
         request: photo, references, AoI, heading and ground size (or GSD).
         threshold: binarisation threshold (binary models); None = no binary variant.
         timings: filled with the seconds of ``aoi`` (cropping) and ``prepare``.
+        warn_partial: warn when part of the AoI has no data.
     """
     t0 = time.perf_counter()
-    raster = request_aoi(request)
+    raster = request_aoi(request, warn_partial=warn_partial)
     t1 = time.perf_counter()
     prepared = prepare_pair(
         request.photo_path,

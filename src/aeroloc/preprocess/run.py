@@ -74,9 +74,12 @@ def preprocess_photo(
         threshold_path: averaged-histogram threshold JSON; implies ``binarize``.
         binarize: also write a binary photo.
     """
+    # The threshold file first: a bad one is refused before the AoI is cropped.
+    threshold = None if threshold_path is None else AveragedHistogramThreshold.load(threshold_path)
     return run_preprocess(
         photo_path=request.photo_path,
         aoi=request_aoi(request),
+        threshold=threshold,
         azimuth_deg=request.azimuth_deg,
         ground_size_m=request.ground_size_m,
         gsd_m=request.gsd_m,
@@ -97,6 +100,7 @@ def run_preprocess(
     gsd_m: float | None = None,
     rock_mask_path: str | os.PathLike[str] | None = None,
     threshold_path: str | os.PathLike[str] | None = None,
+    threshold: AveragedHistogramThreshold | None = None,
     binarize: bool = False,
     frame_config: FrameConfig | None = None,
     enhance_config: EnhanceConfig | None = None,
@@ -113,6 +117,7 @@ def run_preprocess(
         rock_mask_path: rock-outcrop polygons; without them the AoI is only
             converted to gray and stretched (no shadow lift).
         threshold_path: averaged-histogram threshold JSON; implies ``binarize``.
+        threshold: that file's threshold when the caller read it already.
         binarize: write a binary photo. Without ``threshold_path`` the threshold
             comes from this photo alone (with a warning) and is saved.
         frame_config: frame detection parameters.
@@ -125,10 +130,9 @@ def run_preprocess(
     enhance_cfg = enhance_config or EnhanceConfig()
     cropped = crop_photo(photo_path, frame_cfg)
     photo = _as_uint8_if_exact(cropped.image)
-    threshold = None
-    if threshold_path is not None:
+    if threshold is None and threshold_path is not None:
         threshold = AveragedHistogramThreshold.load(threshold_path)
-    elif binarize:
+    if threshold is None and binarize:
         warnings.warn(
             "binarisation threshold computed from this photo alone; the averaged-histogram "
             "method expects a threshold averaged over a set of photos (pass threshold_path)",

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -400,10 +399,9 @@ def _prepare(
         rock_mask_path=a.rock_mask,
         photo_id=rec.photo_id,
     )
-    with warnings.catch_warnings():
-        # Part of an AoI may lie off the reference; those pixels are NaN and handled below.
-        warnings.simplefilter("ignore")
-        return prepare_request(request, threshold=thr)[1]
+    # Part of an AoI may lie off the reference; those pixels are NaN and handled
+    # below. Photos are prepared in threads, so no warnings filter (not thread-safe).
+    return prepare_request(request, threshold=thr, warn_partial=False)[1]
 
 
 def _write_sample(path: Path, arrays: dict[str, np.ndarray]) -> None:
