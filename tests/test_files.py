@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -54,3 +56,32 @@ def test_geotiff_round_trip_and_crs_parsing(tmp_path):
     assert parse_crs("3031").to_epsg() == 3031
     with pytest.raises(errors.CRSError, match="unknown CRS"):
         parse_crs("EPSG:999999")
+
+
+def test_a_full_disk_is_recognised_in_each_writer_s_wording():
+    import errno
+
+    from aeroloc.files import is_disk_full
+
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_disk_full(
+        RuntimeError("sqlite3_exec(CREATE TABLE ...) failed: database or disk is full")
+    )
+    wrapped = ValueError("write failed")
+    wrapped.__cause__ = OSError(errno.EDQUOT, "Disk quota exceeded")
+    assert is_disk_full(wrapped)
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+
+
+def test_a_failed_write_to_a_full_disk_is_one_output_error_and_leaves_nothing(tmp_path):
+    import errno
+
+    from aeroloc.errors import OutputError
+    from aeroloc.files import atomic_output
+
+    final = tmp_path / "candidates.gpkg"
+    with pytest.raises(OutputError, match="no space left on device"), atomic_output(final) as tmp:
+        tmp.write_bytes(b"half")
+        Path(str(tmp) + "-journal").write_bytes(b"journal")  # as SQLite leaves it
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []

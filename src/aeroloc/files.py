@@ -69,10 +69,43 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
         if not tmp.exists():
             raise OutputError(f"nothing was written for {final}")
         os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    except BaseException as exc:
+        # SQLite (GeoPackage) may leave its journal beside a write that failed.
+        for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in _SQLITE_SIDE_FILES)):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        if is_disk_full(exc):
+            raise OutputError(
+                f"cannot write {final}: no space left on device; free some space "
+                "(or choose another --out) and rerun: finished files are kept"
+            ) from exc
         raise
+
+
+#: The files SQLite keeps beside a database while it writes.
+_SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
+
+#: How GDAL, SQLite and the C library word a full disk in the errors they raise.
+_DISK_FULL_WORDS = ("no space left on device", "disk is full", "free disk space")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) says the disk is full.
+
+    Writers report it in their own way: Python as ``OSError`` with ``ENOSPC``
+    (or ``EDQUOT``, a full quota), GDAL and SQLite (rasterio, pyogrio) in the
+    message of their own exception types.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(word in str(current).lower() for word in _DISK_FULL_WORDS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def remove_temp_files(folder: str | os.PathLike[str]) -> int:
@@ -180,8 +213,14 @@ def _acquire(path: Path, root: Path, option: str) -> int:
                 previous,
                 state,
             )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise OutputError(f"cannot lock {option} {root}: {exc.strerror or exc}") from exc
         return fd
 
 

@@ -42,6 +42,18 @@ class AeroLocGroup(click.Group):
         except AeroLocError as exc:
             click.echo(f"aeroloc: error: {exc}", err=True)
             ctx.exit(EXIT_USAGE)
+        except Exception as exc:
+            from aeroloc.files import is_disk_full
+
+            if not is_disk_full(exc):
+                raise
+            # A write outside atomic_output (a log, a cache) met the full disk.
+            click.echo(
+                f"aeroloc: error: no space left on device ({exc}); free some space and rerun: "
+                "finished outputs are kept",
+                err=True,
+            )
+            ctx.exit(EXIT_USAGE)
         except KeyboardInterrupt:
             click.echo("aeroloc: interrupted; finished outputs are kept, rerun to resume", err=True)
             ctx.exit(EXIT_INTERRUPTED)
