@@ -78,7 +78,7 @@ def test_rasterize_rock_mask_crs_errors(tmp_path) -> None:
         )
     with pytest.raises(CRSError, match="unknown CRS"):
         rasterize_rock_mask(rock_gdf(), transform=transform, shape=shape, crs="EPSG:nope")
-    with pytest.raises(MissingFileError, match="rock polygon file not found"):
+    with pytest.raises(MissingFileError, match="rock polygons not found"):
         rasterize_rock_mask(tmp_path / "x.gpkg", transform=transform, shape=shape, crs=CRS_3031)
     not_vector = tmp_path / "x.gpkg"
     not_vector.write_text("hello")
