@@ -11,19 +11,20 @@ dark and flat) and the rock mask rasterised from the archive's
 ``rock_outcrop.gpkg`` (drawn by ``aeroloc synth`` from its rock cover, about
 74 % agreement). Per window (the photo's footprint, valid pixels only):
 
-- ``rock``: rock-mask share ≥ ``rock_min`` (0.05);
-- ``snow``: share of off-rock pixels ≥ ``bright_min`` gray (235) ≥ ``snow_min`` (0.8);
-- ``shadow``: share of off-rock pixels between ``dark_max`` (80) and 215 gray
-  ≥ ``shadow_min`` (0.10) (shadows are lifted into that band by the enhancement);
-- ``crevassed``: share of bright off-rock pixels whose 9 × 9 gray standard
-  deviation is ≥ ``crevasse_std`` (8) ≥ ``crevassed_min`` (0.05);
-- ``textured``: … whose standard deviation lies in [``texture_std``, ``crevasse_std``)
-  = [3, 8) ≥ ``textured_min`` (0.15);
-- ``sea``: share of off-rock pixels ≤ ``dark_max`` and flat (standard deviation
+- ``rock``: rock-mask pixels ≥ ``rock_min`` (0.05) of the window;
+- ``snow``: off-rock pixels ≥ ``bright_min`` gray (235) ≥ ``snow_min`` (0.8);
+- ``shadow``: off-rock pixels in (``dark_max``, ``mid_max``] = (80, 215] gray ≥
+  ``shadow_min`` (0.10) (the enhancement lifts shadows into that band);
+- ``crevassed``: ice texture, pixels > ``mid_max`` gray whose ``std_px`` × ``std_px``
+  (9 × 9) neighbourhood lies off rock and has a gray standard deviation ≥
+  ``crevasse_std`` (8), ≥ ``crevassed_min`` (0.05);
+- ``textured``: … with a standard deviation in [``texture_std``, ``crevasse_std``)
+  = [3, 8), ≥ ``textured_min`` (0.15);
+- ``sea``: off-rock pixels ≤ ``dark_max`` gray and flat (standard deviation
   < ``flat_std``, 4) ≥ ``sea_min`` (0.05): open water. An ice shelf is flat bright
   snow in the gray reference and cannot be told from snow, so it is not a label.
 
-The photo of a sample takes the labels of its true window.
+Shares are of the window's valid pixels. The photo of a sample takes the labels of its true window.
 
 **Classifier** (the thesis's section 3.2.1; it allows another architecture and
 its chapter 6.3 blames the classifier type): the frozen offline
@@ -44,7 +45,7 @@ logits. It trains first (:func:`train_classifier`, the ``prepare`` step of
 
 Its report gives true and false positives per label, not only accuracy.
 
-**Siamese network** (section 3.2.2): the same frozen trunk, a 3 × 3 convolution
+**Siamese network** (section 3.2.2): the same frozen trunk, a 1 × 1 convolution
 with ReLU and a 1 × 1 convolution to ``N × k`` feature maps, average-pooled
 over the window into N label vectors of size k. Trained (MSE) so that the
 per-label dot products of two images match the product of the classifier's
@@ -157,9 +158,9 @@ def label_fractions(
         rules: the thresholds.
 
     Returns:
-        ``{label: [R x C] float}`` for :data:`RAW_LABELS` (``snow``, ``shadow``
-        and ``sea`` over off-rock pixels, the textures over bright off-rock
-        pixels), plus ``"valid"``, the valid share of each window.
+        ``{label: [R x C] float}``: each label's pixels (module docstring) as a
+        share of the window's valid pixels, for :data:`RAW_LABELS`; plus
+        ``"valid"``, the valid share of each window.
     """
     from aeroloc.heatmap.grid import box_sums
 
@@ -175,13 +176,16 @@ def label_fractions(
     std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
     on_rock = (rock & valid) if rock is not None else np.zeros_like(valid)
     off = valid & ~on_rock
-    bright = off & (g >= r.bright_min)
+    # Texture only where the whole neighbourhood is off rock: a rock edge is not ice texture.
+    kernel = np.ones((r.std_px, r.std_px), np.uint8)
+    core = cv2.erode(off.astype(np.uint8), kernel).astype(bool)
+    ice = core & (g > r.mid_max)
     masks = {
         "rock": on_rock,
-        "snow": bright,
+        "snow": off & (g >= r.bright_min),
         "shadow": off & (g > r.dark_max) & (g <= r.mid_max),
-        "crevassed": bright & (std >= r.crevasse_std),
-        "textured": bright & (std >= r.texture_std) & (std < r.crevasse_std),
+        "crevassed": ice & (std >= r.crevasse_std),
+        "textured": ice & (std >= r.texture_std) & (std < r.crevasse_std),
         "sea": off & (g <= r.dark_max) & (std < r.flat_std),
     }
     n_valid = box_sums(valid, side, rows, cols)
@@ -308,8 +312,14 @@ class OLRConfig:
             if twice:
                 raise ConfigError(f"olr: label(s) {', '.join(sorted(twice))} in two groups")
             seen |= set(g[1:])
-        if len(set(self.labels)) != len(self.labels):
-            raise ConfigError(f"olr: combined label names clash: {list(self.labels)}")
+        names = [g[0] for g in groups]
+        kept = [label for label in RAW_LABELS if label not in seen]
+        clash = sorted({n for n in names if names.count(n) > 1 or n in kept})
+        if clash:
+            raise ConfigError(
+                f"olr: combined label name(s) {', '.join(clash)} clash with another group or "
+                "a label that is not combined"
+            )
         if not 0 <= self.prune_below < 0.5:
             raise ConfigError(f"olr: prune_below must lie in [0, 0.5), got {self.prune_below}")
         if not self.focal_gamma >= 0:
@@ -480,8 +490,10 @@ class OLR(Embedder):
         )
         # The classifier trains in its own step (train_classifier), then stays fixed.
         freeze(self.classifier)
+        # 1 × 1 layers: each window's label vectors depend on its own cells only, so the
+        # dense engine's pooled map equals the per-window head (Embedder contract).
         self.siamese = nn.Sequential(
-            nn.Conv2d(c, config.hidden, 3, padding=1),
+            nn.Conv2d(c, config.hidden, 1),
             nn.ReLU(inplace=True),
             nn.Conv2d(config.hidden, n_labels * config.k, 1),
         )
