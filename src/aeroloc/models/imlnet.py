@@ -176,7 +176,7 @@ def reconstruction_loss(recon: Tensor, target: Tensor) -> Tensor:
             f"{tuple(recon.shape)} and {tuple(target.shape)}"
         )
     if target.shape[-2:] != recon.shape[-2:]:
-        target = F.adaptive_avg_pool2d(target, recon.shape[-2:])
+        target = F.adaptive_avg_pool2d(target, (int(recon.shape[-2]), int(recon.shape[-1])))
     return F.mse_loss(recon, target)
 
 

@@ -225,7 +225,7 @@ def combine_labels(
         elif group[0] not in done:
             done.add(group[0])
             idx = [RAW_LABELS.index(m) for m in group[1:]]
-            columns.append(raw[..., idx].any(axis=-1))
+            columns.append(np.asarray(raw[..., idx].any(axis=-1)))
     return names, np.stack(columns, axis=-1)
 
 
@@ -492,16 +492,18 @@ class OLR(Embedder):
         freeze(self.classifier)
         # 1 × 1 layers: each window's label vectors depend on its own cells only, so the
         # dense engine's pooled map equals the per-window head (Embedder contract).
-        self.siamese = nn.Sequential(
-            nn.Conv2d(c, config.hidden, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(config.hidden, n_labels * config.k, 1),
-        )
+        last = nn.Conv2d(config.hidden, n_labels * config.k, 1)
         with torch.no_grad():
             # Small initial vectors: their dot products start near the joint probabilities'
             # scale (0-1) instead of in the tens.
-            self.siamese[-1].weight.mul_(0.1)
+            last.weight.mul_(0.1)
+        self.siamese = nn.Sequential(
+            nn.Conv2d(c, config.hidden, 1),
+            nn.ReLU(inplace=True),
+            last,
+        )
         # 1 = label kept, 0 = pruned (set by the classifier step, saved in checkpoints).
+        self.active: Tensor
         self.register_buffer("active", torch.ones(n_labels))
 
     @classmethod

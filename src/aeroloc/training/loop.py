@@ -338,6 +338,10 @@ def _resumed(
     if ckpt.model != name:
         raise ConfigError(f"cannot resume {name} from {ckpt.path}: it holds model {ckpt.model!r}")
     load_state_dict_checked(run.model, ckpt.state_dict, what=f"checkpoint {ckpt.path}")
+    # The model's prepare step ran in the first run: its report carries over.
+    earlier = ckpt.config.get("model_steps", {})
+    if isinstance(earlier, dict) and "prepare" in earlier:
+        run.record_cfg.setdefault("model_steps", {})["prepare"] = earlier["prepare"]
     ex = ckpt.extra
     state = _Progress(
         start_epoch=int(ex.get("epoch", 0)),
