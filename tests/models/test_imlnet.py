@@ -20,7 +20,7 @@ from aeroloc.models.imlnet import (
 )
 from model_inputs import smooth_images
 
-SMALL = {"input_size": 64, "desc_dim": 32, "recon_size": 32}
+SMALL = {"input_size": 64, "recon_size": 32}
 
 
 def small_model(seed: int = 0, **kw: object) -> IMLNet:
@@ -51,7 +51,8 @@ def a_batch(seed: int = 0, b: int = 3, k: int = 2, size: int = 64) -> dict[str, 
         ({"input_size": 72}, "multiple of 16"),
         ({"trunk_stage": 0}, "trunk_stage must be one of"),
         ({"train_stages": 6}, "train_stages must be 0-5"),
-        ({"recon_size": 48}, "power of 2"),
+        ({"recon_size": 48}, "8-cell window map times a power of 2"),
+        ({"recon_size": 8}, "8-cell window map times a power of 2"),
         ({"margin": 2.5}, r"margin must lie in \(0, 2 · radius\]"),
         ({"radius": 2.0, "margin": 2.5}, None),
         ({"cam_threshold": 1.0}, "cam_threshold"),
@@ -70,9 +71,10 @@ def test_imlnet_config_validated(kw, match):
 def test_imlnet_shapes_and_spec():
     model = small_model().eval()
     spec = model.spec
+    # The effnet-lite0-siamese head on the 112-channel stage-4 map of 4 x 4 cells.
     assert (spec.input_size, spec.desc_dim, spec.stride_px, spec.normalized) == (
         (64, 64),
-        32,
+        112 * 16,
         16,
         True,
     )
@@ -80,11 +82,11 @@ def test_imlnet_shapes_and_spec():
     x = smooth_images(2, 64, 64, 0)
     with torch.inference_mode():
         e = model.embed(x)
-        assert e.shape == (2, 32)
+        assert e.shape == (2, 112 * 16)
         torch.testing.assert_close(e.norm(dim=1), torch.ones(2))
         assert model.reconstruct(e).shape == (2, 1, 32, 32)
         dense = model.embed_dense(smooth_images(1, 96, 128, 1))
-        assert dense.shape == (1, 32, 3, 5)
+        assert dense.shape == (1, 112 * 16, 3, 5)
         cams = model.unit_cams(x)
     # The four MUML units: ends of EfficientNet stages 1-4 (strides 4, 8, 16, 16).
     assert {u: tuple(c.shape) for u, c in cams.items()} == {

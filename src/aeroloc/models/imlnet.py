@@ -10,15 +10,18 @@ plays the drone view and the modern reference window the satellite view.
   inside this model) up to ``trunk_stage`` (default 4: 112 channels at stride
   16), the last ``train_stages`` stages trainable. The paper's ResNet-50 has
   no offline weights here.
-- **Descriptor head**: a 1 × 1 reduction (112 → ``reduce_channels``, ReLU),
-  then one fully connected layer over the window's whole reduced map
-  (``reduce_channels · n²`` → ``desc_dim``), L2-normalised: descriptors lie on
-  the unit hypersphere, similarity ``1 - d²/4``. The layer is a convolution
-  with the window's kernel on a larger map, so the dense engine slides it over
-  an area of interest's trunk map (:func:`~aeroloc.models.base.dense_linear`).
-- **IRN** (image reconstruction network): a deconvolutional decoder
-  (FC to 128 × 4 × 4, then transposed 4 × 4 / 2 convolutions with ReLU, a
-  sigmoid at the end) reconstructs the *reference view* (the true window,
+- **Descriptor**: the encoder's window map after its trainable 1 × 1
+  projection (initialised to the identity), each channel centred over the
+  window, flattened and L2-normalised (``112 · n²`` = 7,168 values for
+  128 px): the ``effnet-lite0-siamese`` head, reused, so the dense engine
+  scores an area of interest with one normalised cross-correlation. A
+  descriptor learned from scratch (an FC layer to 256 values) started at
+  58 % mean confidence on held-out photos against 88 % for this one
+  (untrained, docs/models.md); a short training could not close that gap.
+- **IRN** (image reconstruction network): a deconvolutional decoder on the
+  descriptor read back as its ``112 × n × n`` map (a 3 × 3 convolution to 64
+  channels, then 4 × 4 / 2 transposed convolutions with ReLU, a sigmoid at
+  the end) reconstructs the *reference view* (the true window,
   ``recon_size`` px) from the *photo's* descriptor; its MSE pulls into the
   descriptor what the other view shows (:func:`reconstruction_loss`).
 - **DRCL** (distance-regularised constraint loss): a triplet loss on
@@ -56,7 +59,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from aeroloc.errors import ConfigError, InvalidInputError
-from aeroloc.models.base import Embedder, ModelSpec, TrunkSplit, dense_linear, freeze
+from aeroloc.models.base import Embedder, ModelSpec, TrunkSplit
 from aeroloc.models.effnet import (
     STAGES,
     WEIGHTS_FILE,
@@ -69,8 +72,7 @@ from aeroloc.models.registry import ModelEntry, TrainingHooks, WeightsCard, regi
 
 #: EfficientNet stages whose ends are the MUML units (strides 4, 8, 16, 16).
 MUML_STAGES = (1, 2, 3, 4)
-_DECODER_SEED_SIDE = 4
-_DECODER_SEED_CHANNELS = 128
+_DECODER_CHANNELS = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,9 +83,8 @@ class IMLNetConfig:
         input_size: side of the square input in pixels, a multiple of 16.
         trunk_stage: last EfficientNet stage of the encoder (4 = MUML's last unit).
         train_stages: encoder stages that train, counted back from ``trunk_stage``.
-        reduce_channels: channels of the 1 × 1 reduction before the FC layer.
-        desc_dim: descriptor length.
-        recon_size: side in pixels of the IRN's reconstruction (a power of 2, ≥ 8).
+        recon_size: side in pixels of the IRN's reconstruction: the window's map
+            side (input_size / 16) times a power of 2 ≥ 2.
         radius: the DRCL hypersphere's radius.
         margin: the DRCL margin, in distance units on that hypersphere (≤ 2 · radius).
         cam_threshold: MUML mask threshold on the min–max normalised CAM, in (0, 1).
@@ -94,8 +95,6 @@ class IMLNetConfig:
     input_size: int = 128
     trunk_stage: int = 4
     train_stages: int = 1
-    reduce_channels: int = 32
-    desc_dim: int = 256
     recon_size: int = 64
     radius: float = 1.0
     margin: float = 0.4
@@ -112,7 +111,7 @@ class IMLNetConfig:
                 raise ConfigError(f"imlnet: {name} must be a positive integer, got {v!r}")
             return int(v)
 
-        for name in ("input_size", "reduce_channels", "desc_dim", "recon_size"):
+        for name in ("input_size", "recon_size"):
             positive_int(name)
         if self.trunk_stage not in MUML_STAGES:
             raise ConfigError(
@@ -123,9 +122,12 @@ class IMLNetConfig:
             raise ConfigError(
                 f"imlnet: input_size must be a multiple of 16 and ≥ 32, got {self.input_size}"
             )
-        r = self.recon_size
-        if r < 8 or r & (r - 1):
-            raise ConfigError(f"imlnet: recon_size must be a power of 2 ≥ 8, got {r}")
+        n, r = self.input_size // 16, self.recon_size
+        if r % n or r // n < 2 or (r // n) & (r // n - 1):
+            raise ConfigError(
+                f"imlnet: recon_size must be the {n}-cell window map times a power of 2 ≥ 2 "
+                f"({2 * n}, {4 * n}, {8 * n}, ...), got {r}"
+            )
         used = self.trunk_stage + 1
         if not (isinstance(self.train_stages, int) and 0 <= self.train_stages <= used):
             raise ConfigError(f"imlnet: train_stages must be 0-{used}, got {self.train_stages!r}")
@@ -313,7 +315,7 @@ def crop_resize(images: Tensor, boxes: list[tuple[int, ...]], size: int) -> Tens
 
 
 class IMLNet(Embedder):
-    """IML-Net embedder: ``[B x 1|3 x S x S]`` gray in [0, 1] → ``[B x desc_dim]`` on the sphere."""
+    """IML-Net embedder: ``[B x 1|3 x S x S]`` gray in [0, 1] → ``[B x C·n²]`` on the sphere."""
 
     name = "imlnet"
     config_class = IMLNetConfig
@@ -324,32 +326,30 @@ class IMLNet(Embedder):
         # The attribute is called backbone so that the training loop's parameter groups
         # give the pretrained encoder the trunk's learning rate.
         self.backbone = EffNetLite0Siamese(config.encoder_config)
-        # The EfficientNet head's projection is not used by this model's head.
-        freeze(self.backbone.proj)
         c = STAGES[config.trunk_stage][4]
         n = config.input_size // self.backbone.stride_px
-        self.reduce = nn.Conv2d(c, config.reduce_channels, 1)
-        self.fc = nn.Linear(config.reduce_channels * n * n, config.desc_dim)
-        layers: list[nn.Module] = []
-        ch = _DECODER_SEED_CHANNELS
-        side = _DECODER_SEED_SIDE
+        layers: list[nn.Module] = [
+            nn.Conv2d(c, _DECODER_CHANNELS, 3, padding=1),
+            nn.ReLU(inplace=True),
+        ]
+        ch, side = _DECODER_CHANNELS, n
         while side < config.recon_size:
-            out = 1 if side * 2 == config.recon_size else max(ch // 2, 16)
+            out = 1 if side * 2 == config.recon_size else max(ch // 2, 8)
             layers.append(nn.ConvTranspose2d(ch, out, 4, stride=2, padding=1))
             layers.append(nn.ReLU(inplace=True) if out != 1 else nn.Sigmoid())
             ch, side = out, side * 2
-        self.decoder_fc = nn.Linear(config.desc_dim, _DECODER_SEED_CHANNELS * _DECODER_SEED_SIDE**2)
         self.decoder = nn.Sequential(*layers)
 
     @classmethod
     def spec_for(cls, config: Any) -> ModelSpec:
-        stride = config.encoder_config.stride
+        enc = config.encoder_config
+        n = config.input_size // enc.stride
         return cls.embedder_spec(
             input_size=(config.input_size, config.input_size),
             channels=3,
             preprocessing="gray",
-            desc_dim=config.desc_dim,
-            stride_px=stride,
+            desc_dim=enc.channels * n * n,
+            stride_px=enc.stride,
             loss="triplet",
             # Search descriptors lie on the unit sphere: the margin in unit-sphere distances.
             margin=float(config.margin / config.radius),
@@ -385,16 +385,22 @@ class IMLNet(Embedder):
         return self.backbone.trunk_split()
 
     def head_from_map(self, fmap: Tensor) -> Tensor:
-        """``[B x 112 x h x w]`` → ``[B x desc_dim x (h - n + 1) x (w - n + 1)]``, unit length."""
-        y = F.relu(self.reduce(fmap))
-        return F.normalize(dense_linear(y, self.fc, self.window_map_size), dim=1)
+        """``[B x C x h x w]`` → ``[B x C·n² x (h - n + 1) x (w - n + 1)]``, unit length
+        (the ``effnet-lite0-siamese`` head: projected, centred window maps)."""
+        return self.backbone.head_from_map(fmap)
+
+    def similarity_map(self, anchor: Tensor, fmap: Tensor) -> Tensor:
+        """One normalised cross-correlation over the map (as ``effnet-lite0-siamese``)."""
+        return self.backbone.similarity_map(anchor, fmap)
+
+    def similarity_at(self, anchor: Tensor, fmap: Tensor, cells: Tensor) -> Tensor:
+        """The whole correlation map is cheaper than gathering windows (as the encoder's)."""
+        return self.backbone.similarity_at(anchor, fmap, cells)
 
     def reconstruct(self, desc: Tensor) -> Tensor:
-        """IRN decoder: ``[B x desc_dim]`` → ``[B x 1 x recon_size x recon_size]`` in (0, 1)."""
-        seed = F.relu(self.decoder_fc(desc))
-        return self.decoder(
-            seed.view(-1, _DECODER_SEED_CHANNELS, _DECODER_SEED_SIDE, _DECODER_SEED_SIDE)
-        )
+        """IRN decoder: ``[B x C·n²]`` → ``[B x 1 x recon_size x recon_size]`` in (0, 1)."""
+        n = self.window_map_size[0]
+        return self.decoder(desc.view(desc.shape[0], -1, n, n))
 
     def unit_cams(self, x: Tensor) -> dict[int, Tensor]:
         """MUML: the CAM ``[B x h_i x w_i]`` at the end of each unit (stages 1–``trunk_stage``)."""
@@ -500,7 +506,7 @@ def imlnet_batch_loss(model: Embedder, batch: Mapping[str, Tensor], margin: floa
 register(
     ModelEntry(
         model_class=IMLNet,
-        # Adam 1e-4 on the last encoder stage, 3e-4 on the new head and decoder; image
+        # Adam 1e-4 on the last encoder stage and the projection, 3e-4 on the decoder; image
         # triplets (the IRN and the MUML crops need the images). 8 epochs of 4 items per
         # photo on the 72 photos of three default archives take about 30 min on 2 cores
         # (docs/models.md).
@@ -516,7 +522,7 @@ register(
         },
         weights=WeightsCard(
             source=f"ImageNet EfficientNet-Lite0 encoder ({WEIGHTS_FILE} of the {WEIGHTS_PACKAGE} "
-            "package); head and decoder random",
+            "package); projection identity, decoder random",
             licence="Apache-2.0",
             input_size=(IMLNetConfig().input_size, IMLNetConfig().input_size),
             preprocessing="gray",
