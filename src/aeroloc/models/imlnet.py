@@ -507,9 +507,10 @@ register(
     ModelEntry(
         model_class=IMLNet,
         # Adam 1e-4 on the last encoder stage and the projection, 3e-4 on the decoder; image
-        # triplets (the IRN and the MUML crops need the images). 8 epochs of 4 items per
-        # photo on the 72 photos of three default archives take about 30 min on 2 cores
-        # (docs/models.md).
+        # triplets (the IRN and the MUML crops need the images). An epoch of 56 training
+        # photos took 143-177 s with validation on the shared 2-core machine, so the 8
+        # epochs with mining every 2nd epoch come to an estimated 25-35 min (only 2 epochs
+        # were run; docs/benchmarks/log.md, session 11).
         train_preset={
             "lr": 1e-4,
             "head_lr_mult": 3.0,
