@@ -175,9 +175,9 @@ def train_model(
     warning = result.regression()
     if warning:
         log(f"  warning: {warning}", t0)
-    # The resume checkpoint, history and loss curve go to the work folder, not
+    # The resume checkpoint, history, loss curve (and olr's label figure) go to the work folder, not
     # next to the checkpoint (for the default model that is inside the package).
-    for suffix in (".last.pt", ".history.json", ".loss.png"):
+    for suffix in (".last.pt", ".history.json", ".loss.png", ".labels.png"):
         side = sibling(args.out, suffix)
         if side.is_file():
             side.replace(args.work / side.name)

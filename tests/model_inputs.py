@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from aeroloc.models import Embedder, get_model
 from aeroloc.models.effnet import WEIGHTS_MODULE
 
-NAMES = ["signet", "resnet50-siamese", "effnet-lite0-siamese"]
+NAMES = ["signet", "resnet50-siamese", "effnet-lite0-siamese", "imlnet", "olr"]
+#: Models whose trunk is the offline ImageNet EfficientNet-Lite0.
+EFFNET_TRUNKS = ("effnet-lite0-siamese", "imlnet", "olr")
 HAVE_EFFNET_WEIGHTS = importlib.util.find_spec(WEIGHTS_MODULE) is not None
 
 
@@ -20,7 +22,7 @@ def built(name: str) -> Embedder:
     """One instance of each model in eval mode, built once per session (SigNet and ResNet-50
     are large)."""
     torch.manual_seed(0)
-    weights = "imagenet" if name == "effnet-lite0-siamese" and HAVE_EFFNET_WEIGHTS else None
+    weights = "imagenet" if name in EFFNET_TRUNKS and HAVE_EFFNET_WEIGHTS else None
     return get_model(name, weights=weights).eval()
 
 

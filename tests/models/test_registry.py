@@ -33,7 +33,7 @@ from cli_helpers import run
 from model_inputs import NAMES
 
 
-def test_list_models_names_all_three():
+def test_list_models_names_every_model():
     assert list_models() == NAMES
     assert DEFAULT_MODEL == "effnet-lite0-siamese"
 

@@ -2,7 +2,7 @@
 
 >>> from aeroloc.models import get_model, list_models
 >>> list_models()
-['signet', 'resnet50-siamese', 'effnet-lite0-siamese']
+['signet', 'resnet50-siamese', 'effnet-lite0-siamese', 'imlnet', 'olr']
 >>> model = get_model("signet")            # random init; see each model for weights
 >>> model.spec.input_size, model.spec.desc_dim
 ((155, 220), 128)
@@ -64,16 +64,20 @@ from aeroloc.models.registry import (
 from aeroloc.models.signet import SigNet
 from aeroloc.models.resnet import ResNet50Siamese
 from aeroloc.models.effnet import EffNetLite0Siamese
+from aeroloc.models.imlnet import IMLNet
+from aeroloc.models.olr import OLR
 
 # isort: on
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
     "DEFAULT_MODEL",
+    "OLR",
     "PREPROCESSING_MODES",
     "Checkpoint",
     "EffNetLite0Siamese",
     "Embedder",
+    "IMLNet",
     "ModelEntry",
     "ModelSpec",
     "PairScorer",

@@ -14,9 +14,12 @@ tests a model's name or class.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from torch import Tensor
 
 from aeroloc.errors import ConfigError, ModelError
 from aeroloc.models.base import PREPROCESSING_MODES, Embedder, ModelSpec, make_config
@@ -53,6 +56,37 @@ class WeightsCard:
             )
 
 
+#: ``(model, batch, margin) -> loss``: a model's own loss on an image-triplet batch
+#: (``anchor [B x 1 x h x w]``, ``positive [B x 1 x h x w]``, ``negatives [B x K x 1 x h x w]``,
+#: ``sample [B]``), with gradients.
+BatchLoss = Callable[[Embedder, Mapping[str, Tensor], float | None], Tensor]
+#: ``(model, train samples, validation samples, training config, output file) -> report``:
+#: a step before or after the metric training; the report (plain values) goes into the
+#: run's history.
+TrainStep = Callable[[Embedder, Sequence[Any], Sequence[Any], Any, Path], dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingHooks:
+    """Training steps of a model whose training is not the thesis's metric loss alone.
+
+    The training loop asks the registry for these; a model without hooks trains
+    with its :class:`ModelSpec` loss (contrastive or triplet) or the rank loss.
+
+    Attributes:
+        batch_loss: replaces the metric loss on image-triplet batches (the loop
+            then cuts image triplets, never dense feature-bank items).
+        prepare: runs once before the first epoch of a new run (not on resume),
+            e.g. to pre-train a part of the model the loss depends on.
+        finish: runs once on the best model after training (figures, reports);
+            files it writes sit next to the output checkpoint.
+    """
+
+    batch_loss: BatchLoss | None = None
+    prepare: TrainStep | None = None
+    finish: TrainStep | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelEntry:
     """Everything aeroloc needs to know about one model.
@@ -66,6 +100,7 @@ class ModelEntry:
             half precision (keeps large maps, e.g. ResNet-50's 2048 channels, affordable).
         weights: the card of the model's default initial weights.
         checkpoint_weights: cards of trained checkpoints shipped with aeroloc, by file name.
+        training: model-specific training steps (:class:`TrainingHooks`), or None.
     """
 
     model_class: type[Embedder]
@@ -73,6 +108,7 @@ class ModelEntry:
     half_feature_cache: bool = False
     weights: WeightsCard
     checkpoint_weights: Mapping[str, WeightsCard] = field(default_factory=dict)
+    training: TrainingHooks | None = None
 
     @property
     def name(self) -> str:
@@ -145,7 +181,10 @@ def model_spec(name: str, **config: Any) -> ModelSpec:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "BatchLoss",
     "ModelEntry",
+    "TrainStep",
+    "TrainingHooks",
     "WeightsCard",
     "get_model",
     "list_models",

@@ -267,7 +267,10 @@ def _set_up(
     # Channels-last runs EfficientNet's depthwise convolutions about 1.7x faster on CPUs.
     model = build_model(config).to(memory_format=torch.channels_last)
     spec = model.spec
-    use_bank = config.dense_training and model.trunk_split() is not None
+    hooks = model_entry(spec.name).training
+    # A model's own batch loss works on image triplets, not on feature-bank items.
+    own_loss = hooks is not None and hooks.batch_loss is not None
+    use_bank = config.dense_training and model.trunk_split() is not None and not own_loss
     _check_trainable(config, model, use_bank)
     all_samples = load_samples(manifest, verify=True)
     if spec.preprocessing == "binary" and any(
@@ -335,6 +338,10 @@ def _resumed(
     if ckpt.model != name:
         raise ConfigError(f"cannot resume {name} from {ckpt.path}: it holds model {ckpt.model!r}")
     load_state_dict_checked(run.model, ckpt.state_dict, what=f"checkpoint {ckpt.path}")
+    # The model's prepare step ran in the first run: its report carries over.
+    earlier = ckpt.config.get("model_steps", {})
+    if isinstance(earlier, dict) and "prepare" in earlier:
+        run.record_cfg.setdefault("model_steps", {})["prepare"] = earlier["prepare"]
     ex = ckpt.extra
     state = _Progress(
         start_epoch=int(ex.get("epoch", 0)),
@@ -360,6 +367,28 @@ def _resumed(
         )
     )
     return state
+
+
+def _model_step(run: _Run, step: str, out: Path) -> None:
+    """Run the model's ``prepare`` or ``finish`` training hook, if it has one.
+
+    Its report is recorded under ``model_steps`` in the run's config (history
+    JSON and checkpoints).
+    """
+    hooks = model_entry(run.model.spec.name).training
+    fn = None if hooks is None else getattr(hooks, step)
+    if fn is None:
+        return
+    run.emit(
+        TrainEvent(
+            phase="start",
+            epoch=-1,
+            epochs=run.config.epochs,
+            message=f"{run.model.spec.name}: {step} step",
+        )
+    )
+    report = fn(run.model, run.train_s, run.val_s, run.config, out)
+    run.record_cfg.setdefault("model_steps", {})[step] = plain_values(report)
 
 
 def _before_training(run: _Run) -> _Progress:
@@ -549,6 +578,7 @@ def _finish(
         )
     run.model.load_state_dict(state.best_state)
     run.model = run.model.to(memory_format=torch.contiguous_format).eval()
+    _model_step(run, "finish", out)
     history, best_epoch = state.history, state.best_epoch
     best_record = next((h for h in history if h["epoch"] == best_epoch), history[-1])
     test = _test_scores(run, best_epoch)
@@ -606,6 +636,7 @@ def _train(
     if resume is not None:
         state = _resumed(run, resume, optimizer, scheduler)
     else:
+        _model_step(run, "prepare", out)
         state = _before_training(run)
     stopped_early = False
     for epoch in range(state.start_epoch, config.epochs):

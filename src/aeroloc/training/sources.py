@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from aeroloc.heatmap.engines import to_model_input
-from aeroloc.models import Embedder, heatmap_rank_loss, loss_for_triplets
+from aeroloc.models import Embedder, heatmap_rank_loss, loss_for_triplets, model_entry
 from aeroloc.training.config import TrainConfig
 from aeroloc.training.dataset import Sample
 from aeroloc.training.features import BankEntry, DenseScorer, FeatureBank
@@ -56,7 +56,14 @@ class BatchSource(Protocol):
 
 
 def batch_loss(model: Embedder, batch: dict[str, Tensor], margin: float | None) -> Tensor:
-    """Loss over every (anchor, positive, negative_k) of a batch, one forward pass."""
+    """Loss over every (anchor, positive, negative_k) of a batch, one forward pass.
+
+    A model with its own loss (``batch_loss`` of its registry entry's
+    :class:`~aeroloc.models.registry.TrainingHooks`) computes that instead.
+    """
+    hooks = model_entry(model.spec.name).training
+    if hooks is not None and hooks.batch_loss is not None:
+        return hooks.batch_loss(model, batch, margin)
     a, p, n = batch["anchor"], batch["positive"], batch["negatives"]
     b, k = n.shape[0], n.shape[1]
     x = torch.cat([a, p, n.flatten(0, 1)])
