@@ -129,43 +129,44 @@ def _file(bad: BadFiles, kind: str, name: str) -> Path:
     return getattr(bad, name) if kind == "missing" else getattr(bad, f"{kind}_{name}")
 
 
+def _family(
+    command: str,
+    prefix: str,
+    table: dict[str, tuple[str, ...]],
+    args: Callable[[BadFiles, Path, str], Sequence[object]],
+) -> list[Case]:
+    """One case per kind of ``table``: ``args(bad, out, kind)`` gets that kind's answer."""
+    return [
+        Case(command, f"{prefix}-{kind}", lambda b, o, kind=kind: args(b, o, kind), expect)
+        for kind, expect in table.items()
+    ]
+
+
 def _aoi_cases() -> list[Case]:
-    cases = [
-        Case(
-            "aoi",
-            f"reference-{k}",
-            lambda b, o, k=k: _aoi(b, o, reference=_file(b, k, "reference.tif")),
-            e,
-        )
-        for k, e in _BROKEN_RASTER.items()
-    ]
-    cases += [
-        Case(
-            "aoi",
-            f"reference-{k}",
-            lambda b, o, k=k: _aoi(b, o, reference=getattr(b, f"{k}_reference.tif")),
-            e,
-        )
-        for k, e in _BAD_REFERENCES.items()
-    ]
-    cases += [
-        Case(
-            "aoi",
-            f"catalog-{k}",
-            lambda b, o, k=k: _aoi(b, o, catalog=_file(b, k, "catalog.csv")),
-            e,
-        )
-        for k, e in _BROKEN_CATALOG.items()
-    ]
-    cases += [
-        Case(
-            "aoi",
-            f"catalog-{k}",
-            lambda b, o, k=k: _aoi(b, o, catalog=getattr(b, f"catalog_{k}.csv")),
-            e,
-        )
-        for k, e in _BAD_CATALOG_ROWS.items()
-    ]
+    cases = _family(
+        "aoi",
+        "reference",
+        _BROKEN_RASTER,
+        lambda b, o, kind: _aoi(b, o, reference=_file(b, kind, "reference.tif")),
+    )
+    cases += _family(
+        "aoi",
+        "reference",
+        _BAD_REFERENCES,
+        lambda b, o, kind: _aoi(b, o, reference=getattr(b, f"{kind}_reference.tif")),
+    )
+    cases += _family(
+        "aoi",
+        "catalog",
+        _BROKEN_CATALOG,
+        lambda b, o, kind: _aoi(b, o, catalog=_file(b, kind, "catalog.csv")),
+    )
+    cases += _family(
+        "aoi",
+        "catalog",
+        _BAD_CATALOG_ROWS,
+        lambda b, o, kind: _aoi(b, o, catalog=getattr(b, f"catalog_{kind}.csv")),
+    )
     cases += [
         Case(
             "aoi",
@@ -221,15 +222,12 @@ def _aoi_cases() -> list[Case]:
 
 
 def _preprocess_cases() -> list[Case]:
-    cases = [
-        Case(
-            "preprocess",
-            f"photo-{k}",
-            lambda b, o, k=k: _pre(b, o, photo=_file(b, k, "photo.tif")),
-            e,
-        )
-        for k, e in _BROKEN_RASTER.items()
-    ]
+    cases = _family(
+        "preprocess",
+        "photo",
+        _BROKEN_RASTER,
+        lambda b, o, kind: _pre(b, o, photo=_file(b, kind, "photo.tif")),
+    )
     cases += [
         Case(
             "preprocess",
@@ -264,30 +262,24 @@ def _preprocess_cases() -> list[Case]:
 
 
 def _locate_cases() -> list[Case]:
-    cases = [
-        Case(
-            "locate", f"photo-{k}", lambda b, o, k=k: _loc(b, o, photo=_file(b, k, "photo.tif")), e
-        )
-        for k, e in _BROKEN_RASTER.items()
-    ]
-    cases += [
-        Case(
-            "locate",
-            f"reference-{k}",
-            lambda b, o, k=k: _loc(b, o, reference=getattr(b, f"{k}_reference.tif")),
-            e,
-        )
-        for k, e in _BAD_REFERENCES.items()
-    ]
-    cases += [
-        Case(
-            "locate",
-            f"model-{k}",
-            lambda b, o, k=k: _loc(b, o, extra=["--model", _file(b, k, "model.pt")]),
-            e,
-        )
-        for k, e in _BROKEN_CHECKPOINT.items()
-    ]
+    cases = _family(
+        "locate",
+        "photo",
+        _BROKEN_RASTER,
+        lambda b, o, kind: _loc(b, o, photo=_file(b, kind, "photo.tif")),
+    )
+    cases += _family(
+        "locate",
+        "reference",
+        _BAD_REFERENCES,
+        lambda b, o, kind: _loc(b, o, reference=getattr(b, f"{kind}_reference.tif")),
+    )
+    cases += _family(
+        "locate",
+        "model",
+        _BROKEN_CHECKPOINT,
+        lambda b, o, kind: _loc(b, o, extra=["--model", _file(b, kind, "model.pt")]),
+    )
     cases += [
         Case(
             "locate",
@@ -534,15 +526,12 @@ def _synth_cases() -> list[Case]:
         "garbage": ("cannot read",),
         "folder": ("is a folder",),
     }
-    cases = [
-        Case(
-            "synth",
-            f"dem-{k}",
-            lambda b, o, k=k: _synth(o, "--dem", _file(b, k, "reference.tif")),
-            e,
-        )
-        for k, e in dem_cases.items()
-    ]
+    cases = _family(
+        "synth",
+        "dem",
+        dem_cases,
+        lambda b, o, kind: _synth(o, "--dem", _file(b, kind, "reference.tif")),
+    )
     cases += [
         Case(
             "synth",

@@ -9,14 +9,13 @@ with space again completes.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from robustness.test_kills import aeroloc, environment, leftovers, located, whole_outputs
+from robustness.processes import environment, leftovers, locate_args, located, whole_outputs
 
 _SHIM = Path(__file__).with_name("enospc.c")
 
@@ -29,25 +28,6 @@ def shim(tmp_path_factory) -> Path:
     lib = tmp_path_factory.mktemp("enospc") / "enospc.so"
     subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", lib, _SHIM, "-ldl"], check=True)
     return lib
-
-
-def locate_args(archive: Path, out: Path) -> list[str]:
-    first = json.loads((archive / "truth.json").read_text())["photos"][0]["photo_id"]
-    return aeroloc(
-        "-q",
-        "locate",
-        "--reference",
-        archive / "reference.tif",
-        "--catalog",
-        archive / "catalog.csv",
-        "--photo-id",
-        first,
-        "--buffer-m",
-        1500,
-        "--no-verify",
-        "--out",
-        out,
-    )
 
 
 def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,7 @@ from aeroloc.cli.options import (
     warp_option,
 )
 from aeroloc.cli.output import QUIET_KEY
-from aeroloc.errors import InvalidInputError, MissingFileError, OutputError
+from aeroloc.errors import InvalidInputError, MissingFileError
 
 if TYPE_CHECKING:
     from aeroloc.batch.config import BatchConfig
@@ -129,23 +128,21 @@ def batch(
     config = BatchConfig(
         out_dir=out_dir, workers=workers, scheduler=scheduler, retry_failed=retry_failed
     )
-    _check_not_a_file(out_dir)
     poses = pose_grid(heading_search, heading_step, scale_search)
-    if max_candidates < 1 or max_verify < 1:
-        raise InvalidInputError("--candidates and --max-candidates must be ≥ 1")
     if matcher is not None:
         check_matcher(matcher)  # the matcher registry imports torch: after the cheap checks
     if model_spec is not None:
-        from aeroloc.pipeline import load_model
+        from aeroloc.batch.worker import worker_model
 
-        load_model(model_spec)  # a bad --model fails here once, not in every photo
+        # A bad --model fails here once, not in every photo; cached, so an
+        # in-process run (--workers 0) does not load it again.
+        worker_model(model_spec)
 
     from aeroloc.files import output_lock
 
     # Two batches writing one --out would locate the same photos twice and
     # race on results.gpkg: the second is refused while the first holds the lock.
     with output_lock(out_dir):
-        _check_writable(out_dir)
         from aeroloc.batch.run import batch_jobs, run_batch, torch_threads_for
         from aeroloc.batch.worker import LocateSpec
         from aeroloc.heatmap.engines import HeatmapConfig
@@ -204,18 +201,6 @@ def _check_inputs(catalog: Path, references: tuple[Path, ...], rock_mask: Path |
         from aeroloc.files import read_vector_info
 
         read_vector_info(rock_mask, "rock mask")
-
-
-def _check_not_a_file(out_dir: Path) -> None:
-    """Refuse an ``out_dir`` that is a file, before any work."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"--out {out_dir} exists and is not a folder")
-
-
-def _check_writable(out_dir: Path) -> None:
-    """Make sure files can be written into ``out_dir`` (which the output lock created)."""
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise OutputError(f"--out {out_dir} is not writable")
 
 
 class _ProgressBar:
